@@ -1,8 +1,12 @@
 package cgapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -16,32 +20,27 @@ type Config struct {
 	ClientID     string
 	ClientSecret string // never logged, never in an error
 
-	// Timeout bounds every call, token calls included (CG_HTTP_TIMEOUT).
+	// Timeout bounds every call, token calls included (CG_HTTP_TIMEOUT);
+	// zero means DefaultTimeout.
 	Timeout time.Duration
-	// Transport is used for API and token calls; nil means
-	// http.DefaultTransport. Tracing wraps it (otelhttp).
+	// Transport is used for API and token calls; nil means a clone of
+	// http.DefaultTransport sized for many parallel calls. Tracing wraps
+	// it (otelhttp).
 	Transport http.RoundTripper
-	// UserAgent, e.g. "cgworker/1.2.3".
+	// UserAgent, e.g. "cgworker/1.2.3"; empty means "cgworker".
 	UserAgent string
 }
 
-// SyncQuery is one page request of GET /v7/rest/sync/responses.
-type SyncQuery struct {
-	PerPage             int      // 1..1000; 0 leaves it to the API
-	Cursor              string   // "" for the first page
-	With                []string // with[] expansions
-	NumberCustomerGauge string
-	Filter              string
-	PeriodField         string
-	PeriodStart         string // yyyy-mm-dd
-	PeriodEnd           string // yyyy-mm-dd
-}
+// DefaultTimeout is the per-call timeout when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
 
-// SyncPage is one page of synced responses.
-type SyncPage struct {
-	Data []json.RawMessage // response objects exactly as the API returned them
-	Next string            // cursor.next; "" when missing or null
-}
+// Response body limits: error and activity bodies are small; a sync page of
+// 1000 expanded responses can be large.
+const (
+	smallBodyLimit = 1 << 20
+	syncBodyLimit  = 64 << 20
+	drainLimit     = 256 << 10 // read further to reuse the connection; beyond, close it
+)
 
 // ActivityResult is the decoded "data" of a successful PUT /activities/,
 // zero when the API answered without a body.
@@ -52,28 +51,214 @@ type ActivityResult struct {
 
 // Client talks to the CustomerGauge API. It is safe for concurrent use.
 type Client struct {
-	cfg Config
+	http      *http.Client
+	tokens    *tokenSource
+	timeout   time.Duration
+	userAgent string
+
+	activitiesURL string
+	recordsURL    string
+	syncURL       string
 }
 
-// New validates cfg and returns a client.
-func New(cfg Config) (*Client, error) { panic("TODO") }
+// New validates cfg and returns a client. Errors name the setting at fault
+// (CG_AUTH_URL, CG_CLIENT_ID, ...) and never contain the secret.
+func New(cfg Config) (*Client, error) {
+	var err error
+	if cfg.AuthURL, err = checkURL("CG_AUTH_URL", cfg.AuthURL, false); err != nil {
+		return nil, err
+	}
+	if cfg.ImportsURL, err = checkURL("CG_IMPORTS_URL", cfg.ImportsURL, true); err != nil {
+		return nil, err
+	}
+	if cfg.APIURL, err = checkURL("CG_API_URL", cfg.APIURL, true); err != nil {
+		return nil, err
+	}
+	if cfg.ClientID == "" {
+		return nil, errors.New("CG_CLIENT_ID: missing")
+	}
+	if cfg.ClientSecret == "" {
+		return nil, errors.New("CG_CLIENT_SECRET: missing (or set CG_CLIENT_SECRET_FILE)")
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("CG_HTTP_TIMEOUT: %s is negative", cfg.Timeout)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "cgworker"
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = defaultTransport()
+	}
+	return &Client{
+		// No client Timeout: each call sets its own deadline, which also
+		// covers reading the body.
+		http:      &http.Client{Transport: transport},
+		tokens:    newTokenSource(cfg, userAgentTransport{base: transport, userAgent: cfg.UserAgent}, cfg.Timeout),
+		timeout:   cfg.Timeout,
+		userAgent: cfg.UserAgent,
+
+		activitiesURL: cfg.ImportsURL + "/activities/",
+		recordsURL:    cfg.ImportsURL + "/records/",
+		syncURL:       cfg.APIURL + "/v7/rest/sync/responses",
+	}, nil
+}
+
+// defaultTransport keeps enough idle connections for the worker's parallel
+// PUTs (CG_CONCURRENCY, 64 by default) to reuse them instead of redialling.
+func defaultTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	return t
+}
 
 // PutActivity sends body, the JSON of one activity, unchanged.
 func (c *Client) PutActivity(ctx context.Context, body []byte) (ActivityResult, error) {
-	panic("TODO")
+	resp, err := c.call(ctx, http.MethodPut, c.activitiesURL, body, smallBodyLimit)
+	if err != nil {
+		return ActivityResult{}, err
+	}
+	// The activity is stored once the API said 2xx: an odd body must not
+	// turn that into a failure (and a retry), so decoding is best effort.
+	var out struct {
+		Data ActivityResult `json:"data"`
+	}
+	if len(bytes.TrimSpace(resp.body)) > 0 {
+		_ = json.Unmarshal(resp.body, &out)
+	}
+	return out.Data, nil
 }
 
 // PutRecord sends {"configuration": configuration, "record": record}, with
 // record (a JSON object) unchanged.
 func (c *Client) PutRecord(ctx context.Context, configuration string, record json.RawMessage) error {
-	panic("TODO")
+	conf, err := json.Marshal(configuration)
+	if err != nil {
+		return fmt.Errorf("cgapi: encoding configuration: %w", err)
+	}
+	if len(record) == 0 {
+		record = json.RawMessage("null") // let the API say what is missing
+	}
+	body := make([]byte, 0, len(`{"configuration":,"record":}`)+len(conf)+len(record))
+	body = append(body, `{"configuration":`...)
+	body = append(body, conf...)
+	body = append(body, `,"record":`...)
+	body = append(body, record...)
+	body = append(body, '}')
+	_, err = c.call(ctx, http.MethodPut, c.recordsURL, body, smallBodyLimit)
+	return err
 }
 
-// SyncResponses fetches one page.
-func (c *Client) SyncResponses(ctx context.Context, q SyncQuery) (SyncPage, error) {
-	panic("TODO")
+// response is an API answer read into memory.
+type response struct {
+	status    int
+	header    http.Header
+	body      []byte
+	truncated bool // the body was longer than the limit and was cut
 }
 
-// URLsForRegion gives the default auth, imports and API base URLs for
-// region eu, us or au.
-func URLsForRegion(region string) (auth, imports, api string, err error) { panic("TODO") }
+// call sends one API request and returns its 2xx response, or the error the
+// contract's outcome table calls for. When the API rejects the token (401
+// or 403) the token is dropped and the request repeated once with a new
+// one; a second rejection is an *AuthError.
+func (c *Client) call(ctx context.Context, method, url string, body []byte, limit int64) (*response, error) {
+	resp, tok, err := c.attempt(ctx, method, url, body, limit)
+	if err == nil && isAuthRejection(resp.status) {
+		c.tokens.invalidate(tok)
+		resp, _, err = c.attempt(ctx, method, url, body, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(method, url, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func isAuthRejection(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden
+}
+
+// attempt makes one request under its own timeout, token wait included, and
+// reads the body. It returns the token it used.
+func (c *Client) attempt(ctx context.Context, method, url string, body []byte, limit int64) (*response, string, error) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	tok, err := c.tokens.token(actx)
+	if err != nil {
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			return nil, "", err
+		}
+		return nil, "", c.transportError(ctx, method, url, fmt.Errorf("waiting for an access token: %w", err))
+	}
+
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, url, rd)
+	if err != nil {
+		return nil, tok, fmt.Errorf("cgapi: %s %s: %w", method, stripQuery(url), err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	hr, err := c.http.Do(req)
+	if err != nil {
+		return nil, tok, c.transportError(ctx, method, url, err)
+	}
+	defer func() {
+		// Drain a little so the connection can be reused, then close.
+		_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, drainLimit))
+		_ = hr.Body.Close()
+	}()
+	data, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
+	if err != nil {
+		return nil, tok, c.transportError(ctx, method, url, err)
+	}
+	resp := &response{status: hr.StatusCode, header: hr.Header, body: data}
+	if int64(len(data)) > limit {
+		resp.body, resp.truncated = data[:limit], true
+	}
+	return resp, tok, nil
+}
+
+// transportError classifies a failure to get an answer: the caller's own
+// cancellation stays a cancellation (not retryable); anything else, the
+// call's timeout included, is a *TransientError without a status.
+func (c *Client) transportError(ctx context.Context, method, url string, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("cgapi: %s %s: %w", method, stripQuery(url), ctx.Err())
+	}
+	return &TransientError{Err: err}
+}
+
+// userAgentTransport sets the User-Agent of token requests, which x/oauth2
+// builds itself.
+type userAgentTransport struct {
+	base      http.RoundTripper
+	userAgent string
+}
+
+func (t userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("User-Agent") == "" {
+		r = r.Clone(r.Context()) // a RoundTripper must not modify its request
+		r.Header.Set("User-Agent", t.userAgent)
+	}
+	return t.base.RoundTrip(r)
+}

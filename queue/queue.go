@@ -1,8 +1,14 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,19 +35,317 @@ type ConnConfig struct {
 	OnStateChange func(connected bool)
 }
 
+// DefaultURL is where Connect dials when ConnConfig.URL is empty.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// reconnectWait is the pause between reconnect attempts; nats.go adds up
+// to reconnectJitter (reconnectJitterTLS with TLS) so that replicas do
+// not reconnect in lockstep after a server restart.
+const (
+	reconnectWait      = time.Second
+	reconnectJitter    = 500 * time.Millisecond
+	reconnectJitterTLS = time.Second
+)
+
 // Connect dials NATS with infinite reconnects and logged connection events.
-func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) { panic("TODO") }
+//
+// Only the first connection is not retried: when no server in URL can be
+// reached, Connect fails at once, so a wrong URL or a NATS server that is
+// down at start-up ends the process (exit 1) instead of hanging silently;
+// the orchestrator restarts it. Once connected, the connection is never
+// given up: it reconnects forever, calling OnStateChange on each change.
+//
+// A file setting that cannot be used is an error naming the setting, such
+// as "NATS_CREDS: open /x: no such file or directory". Secrets never
+// appear in errors or logs.
+func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
+	opts, err := connOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	servers := cfg.URL
+	if strings.TrimSpace(servers) == "" {
+		servers = DefaultURL
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	// nats.Connect has no context; dial in a goroutine and give the
+	// connection up if ctx ends first.
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(servers, opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("NATS_URL: connect to %s: %w", redactURLs(servers), r.err)
+		}
+		return r.nc, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// connOptions turns cfg into nats.go options, checking each file setting
+// up front so that an error names the setting rather than surfacing later
+// as an anonymous connect failure.
+func connOptions(cfg ConnConfig) ([]nats.Option, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	notify := func(connected bool) {
+		if cfg.OnStateChange != nil {
+			cfg.OnStateChange(connected)
+		}
+	}
+
+	var auth []string
+	if cfg.Creds != "" {
+		auth = append(auth, "NATS_CREDS")
+	}
+	if cfg.NKey != "" {
+		auth = append(auth, "NATS_NKEY")
+	}
+	if cfg.User != "" {
+		auth = append(auth, "NATS_USER")
+	}
+	if cfg.Token != "" {
+		auth = append(auth, "NATS_TOKEN")
+	}
+	if len(auth) > 1 {
+		return nil, fmt.Errorf("%s: set only one way to authenticate to NATS", strings.Join(auth, ", "))
+	}
+	if cfg.Password != "" && cfg.User == "" {
+		return nil, errors.New("NATS_PASSWORD: set NATS_USER as well")
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		if cfg.TLSCert == "" {
+			return nil, errors.New("NATS_TLS_CERT: required with NATS_TLS_KEY")
+		}
+		return nil, errors.New("NATS_TLS_KEY: required with NATS_TLS_CERT")
+	}
+
+	opts := []nats.Option{
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, reconnectJitterTLS),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "error", err)
+			} else {
+				log.Info("nats disconnected")
+			}
+			notify(false)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			notify(true)
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			log.Info("nats connection closed")
+			notify(false)
+		}),
+		nats.LameDuckModeHandler(func(nc *nats.Conn) {
+			log.Warn("nats server entered lame duck mode", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("nats error", "subject", sub.Subject, "error", err)
+				return
+			}
+			log.Error("nats error", "error", err)
+		}),
+	}
+	if cfg.Name != "" {
+		opts = append(opts, nats.Name(cfg.Name))
+	}
+
+	// check applies a file-reading option to scratch options, so a bad
+	// file is reported now under its setting's name.
+	check := func(setting string, opt nats.Option) error {
+		var scratch nats.Options
+		if err := opt(&scratch); err != nil {
+			return fmt.Errorf("%s: %w", setting, err)
+		}
+		opts = append(opts, opt)
+		return nil
+	}
+	switch {
+	case cfg.Creds != "":
+		b, err := os.ReadFile(cfg.Creds)
+		if err != nil {
+			return nil, fmt.Errorf("NATS_CREDS: %w", err)
+		}
+		if !bytes.Contains(b, []byte("BEGIN NATS USER JWT")) {
+			return nil, fmt.Errorf("NATS_CREDS: %s is not a NATS credentials file (no user JWT)", cfg.Creds)
+		}
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	case cfg.NKey != "":
+		opt, err := nats.NkeyOptionFromSeed(cfg.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("NATS_NKEY: %w", err)
+		}
+		opts = append(opts, opt)
+	case cfg.User != "":
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	case cfg.Token != "":
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.TLSCA != "" {
+		if err := check("NATS_TLS_CA", nats.RootCAs(cfg.TLSCA)); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TLSCert != "" {
+		if err := check("NATS_TLS_CERT", nats.ClientCert(cfg.TLSCert, cfg.TLSKey)); err != nil {
+			return nil, err
+		}
+	}
+	return opts, nil
+}
+
+// redactURLs drops any user:password@ from comma-separated URLs, for errors.
+func redactURLs(servers string) string {
+	parts := strings.Split(servers, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			u.User = nil
+			p = u.String()
+		} else if err != nil && strings.Contains(p, "@") {
+			p = "(unparsable URL)"
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}
 
 // StreamConfig are the settings of streams the worker creates.
 type StreamConfig struct {
 	Names   Names
 	AckWait time.Duration // CG_ACK_WAIT; CG_DLQ's duplicate window is at least twice it
+	// Replicas of streams, consumers and the bucket created here; 0 means 1.
+	// Existing ones keep theirs.
+	Replicas int
+}
+
+// DefaultAckWait is used when StreamConfig.AckWait is zero (CG_ACK_WAIT's default).
+const DefaultAckWait = 30 * time.Second
+
+// MaxAckPending bounds the messages a consumer created here hands out
+// without an acknowledgement, across all replicas. It is far above what
+// CG_CONCURRENCY keeps in flight, yet bounds what an outage can hold back:
+// messages handed back with a delay still count until redelivered.
+const MaxAckPending = 10_000
+
+// minDuplicateWindow is the server's default duplicate window; the DLQ's
+// is never shorter.
+const minDuplicateWindow = 2 * time.Minute
+
+func (c StreamConfig) ackWait() time.Duration {
+	if c.AckWait <= 0 {
+		return DefaultAckWait
+	}
+	return c.AckWait
+}
+
+func (c StreamConfig) replicas() int {
+	if c.Replicas <= 0 {
+		return 1
+	}
+	return c.Replicas
+}
+
+// streamConfigs are the streams EnsureStreams creates when missing.
+func (c StreamConfig) streamConfigs() []jetstream.StreamConfig {
+	dup := max(2*c.ackWait(), minDuplicateWindow)
+	return []jetstream.StreamConfig{
+		{
+			Name:      c.Names.EventsStream(),
+			Subjects:  []string{c.Names.EventsWildcard()},
+			Retention: jetstream.LimitsPolicy,
+			Storage:   jetstream.FileStorage,
+			Replicas:  c.replicas(),
+		},
+		{
+			Name:        c.Names.DLQStream(),
+			Subjects:    []string{c.Names.DLQWildcard()},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.replicas(),
+			MaxAge:      0, // dead letters wait for an operator, however long
+			Duplicates:  dup,
+			AllowDirect: true,
+		},
+		{
+			Name:      c.Names.ResponsesStream(),
+			Subjects:  []string{c.Names.ResponsesSubject()},
+			Retention: jetstream.LimitsPolicy,
+			Storage:   jetstream.FileStorage,
+			Replicas:  c.replicas(),
+		},
+	}
 }
 
 // EnsureStreams creates CG_EVENTS, CG_DLQ and CG_RESPONSES when missing
 // (file storage) and leaves existing ones as they are.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
-	panic("TODO")
+	for _, sc := range cfg.streamConfigs() {
+		if _, err := ensureStream(ctx, js, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureStream looks the stream up and creates it only when it is missing,
+// so that an operator's settings are never overwritten.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, sc.Name)
+	if err == nil {
+		return s, nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("look up stream %s: %w", sc.Name, err)
+	}
+	s, err = js.CreateStream(ctx, sc)
+	if err == nil {
+		return s, nil
+	}
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		// Another replica created it between our look-up and create.
+		if s, err2 := js.Stream(ctx, sc.Name); err2 == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("create stream %s: %w", sc.Name, err)
+}
+
+// consumerConfig is the durable consumer EnsureConsumer creates for kind.
+func (c StreamConfig) consumerConfig(kind schemas.Kind) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       c.Names.Consumer(kind),
+		FilterSubject: c.Names.EventSubject(kind),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.ackWait(),
+		MaxDeliver:    -1,
+		MaxAckPending: MaxAckPending,
+		Replicas:      c.replicas(),
+	}
 }
 
 // EnsureConsumer returns the durable pull consumer of kind on the events
@@ -50,10 +354,55 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 // is, except that one with a delivery limit is refused with an error
 // naming it.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, kind schemas.Kind) (jetstream.Consumer, error) {
-	panic("TODO")
+	stream := cfg.Names.EventsStream()
+	cc := cfg.consumerConfig(kind)
+	cons, err := js.Consumer(ctx, stream, cc.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = js.CreateConsumer(ctx, stream, cc)
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			// Another replica created it first, perhaps differently.
+			cons, err = js.Consumer(ctx, stream, cc.Durable)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create consumer %s on stream %s: %w", cc.Durable, stream, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	if md := cons.CachedInfo().Config.MaxDeliver; md > 0 {
+		return nil, fmt.Errorf("consumer %s on stream %s has max_deliver=%d: the server would drop messages after %d deliveries; remove the limit",
+			cc.Durable, stream, md, md)
+	}
+	return cons, nil
 }
 
 // EnsureSyncBucket returns the CG_SYNC key-value bucket, creating it when missing.
 func EnsureSyncBucket(ctx context.Context, js jetstream.JetStream, names Names) (jetstream.KeyValue, error) {
-	panic("TODO")
+	return EnsureSyncBucketConfig(ctx, js, StreamConfig{Names: names})
+}
+
+// EnsureSyncBucketConfig is EnsureSyncBucket with cfg's replicas for a
+// bucket it creates.
+func EnsureSyncBucketConfig(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.KeyValue, error) {
+	bucket := cfg.Names.SyncBucket()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("look up key-value bucket %s: %w", bucket, err)
+	}
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   bucket,
+		History:  1,
+		Storage:  jetstream.FileStorage,
+		Replicas: cfg.replicas(),
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.KeyValue(ctx, bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create key-value bucket %s: %w", bucket, err)
+	}
+	return kv, nil
 }

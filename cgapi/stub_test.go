@@ -1,0 +1,405 @@
+package cgapi_test
+
+// Cases the emulator cannot produce (a token endpoint that hangs or breaks,
+// a 200 that is not JSON, an HTML 413) run against small httptest servers:
+// real HTTP all the same.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cgworker/cgworker/cgapi"
+)
+
+const (
+	stubClientID = "stub-client"
+	stubSecret   = "stub-s3cret-never-in-errors"
+	// secret is the emulator tests' client secret.
+	secret = "emu-s3cret-never-in-errors"
+)
+
+// stub is an API on loopback whose token endpoint and API handler each test
+// chooses. Tokens are "stub-token-N".
+type stub struct {
+	URL    string
+	Tokens atomic.Int32 // token requests answered with a token
+
+	mu       sync.Mutex
+	tokenFn  http.HandlerFunc // nil: issue a token
+	apiFn    http.HandlerFunc
+	tokenReq []http.Header
+	tokenTTL int // expires_in; 0 omits it
+}
+
+func newStub(t *testing.T, api http.HandlerFunc) *stub {
+	t.Helper()
+	s := &stub{apiFn: api, tokenTTL: 3600}
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+func (s *stub) setToken(fn http.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenFn = fn
+}
+
+func (s *stub) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	tokenFn, apiFn, ttl := s.tokenFn, s.apiFn, s.tokenTTL
+	s.mu.Unlock()
+	if r.URL.Path != "/oauth2/token" {
+		apiFn(w, r)
+		return
+	}
+	if tokenFn != nil {
+		tokenFn(w, r)
+		return
+	}
+	s.issueToken(w, r, ttl)
+}
+
+func (s *stub) issueToken(w http.ResponseWriter, r *http.Request, ttl int) {
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" ||
+		r.PostForm.Get("client_id") != stubClientID || r.PostForm.Get("client_secret") != stubSecret {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_client"}`)
+		return
+	}
+	s.mu.Lock()
+	s.tokenReq = append(s.tokenReq, r.Header.Clone())
+	s.mu.Unlock()
+	n := s.Tokens.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	body := map[string]any{"access_token": fmt.Sprintf("stub-token-%d", n), "token_type": "Bearer"}
+	if ttl > 0 {
+		body["expires_in"] = ttl
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (s *stub) client(t *testing.T, timeout time.Duration) *cgapi.Client {
+	t.Helper()
+	c, err := cgapi.New(cgapi.Config{
+		AuthURL: s.URL + "/oauth2/token", ImportsURL: s.URL, APIURL: s.URL,
+		ClientID: stubClientID, ClientSecret: stubSecret, Timeout: timeout, UserAgent: "cgworker/test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// noSecret fails the test when an error's text holds the client secret or
+// an access token.
+func noSecret(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, s := range []string{stubSecret, "stub-token-", secret, "Bearer "} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error %q contains a secret (%q)", err, s)
+		}
+	}
+}
+
+func answer(status int, contentType, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+func TestRequestsAsSent(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		method, path, query string
+		header              http.Header
+		body                string
+	}
+	var mu sync.Mutex
+	var got []seen
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(b)})
+		mu.Unlock()
+		if r.Method == http.MethodGet {
+			answer(200, "application/json", `{"data":[],"cursor":{"next":null}}`)(w, r)
+		}
+	})
+	c := s.client(t, 5*time.Second)
+	ctx := t.Context()
+
+	activity := `{"account":"ACME",  "type":"Ticket","source":"Desk","n":1.50000000000000000001}`
+	if _, err := c.PutActivity(ctx, []byte(activity)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutRecord(ctx, `con"f`, json.RawMessage(`{"Account Name": "ACME", "Big": 12345678901234567890}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SyncResponses(ctx, cgapi.SyncQuery{PerPage: 5, Cursor: "9", With: []string{"tags", "questions"}, PeriodField: "date_creation"}); err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Fatalf("got %d requests, want 3", len(got))
+	}
+	if got[0].method != "PUT" || got[0].path != "/activities/" || got[0].body != activity {
+		t.Errorf("activity request: %s %s %q", got[0].method, got[0].path, got[0].body)
+	}
+	wantRecord := `{"configuration":"con\"f","record":{"Account Name": "ACME", "Big": 12345678901234567890}}`
+	if got[1].method != "PUT" || got[1].path != "/records/" || got[1].body != wantRecord {
+		t.Errorf("record request: %s %s %q, want body %q", got[1].method, got[1].path, got[1].body, wantRecord)
+	}
+	if got[2].method != "GET" || got[2].path != "/v7/rest/sync/responses" ||
+		got[2].query != "cursor=9&per_page=5&period%5Bfield%5D=date_creation&with%5B%5D=tags&with%5B%5D=questions" {
+		t.Errorf("sync request: %s %s?%s", got[2].method, got[2].path, got[2].query)
+	}
+	for i, r := range got {
+		h := r.header
+		if h.Get("Authorization") != "Bearer stub-token-1" || h.Get("User-Agent") != "cgworker/test" || h.Get("Accept") != "application/json" {
+			t.Errorf("request %d headers: %v", i, h)
+		}
+		if ct := h.Get("Content-Type"); (r.method == "PUT") != (ct == "application/json") {
+			t.Errorf("request %d (%s): Content-Type %q", i, r.method, ct)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tokenReq) != 1 || s.tokenReq[0].Get("User-Agent") != "cgworker/test" || s.tokenReq[0].Get("Authorization") != "" {
+		t.Errorf("token requests: %v (want one, user agent set, credentials in the form body)", s.tokenReq)
+	}
+}
+
+func TestNonJSONAnswers(t *testing.T) {
+	t.Parallel()
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v7/rest/sync/responses":
+			answer(200, "text/html", "<html><body>Welcome to nginx!</body></html>")(w, r)
+		case "/activities/":
+			answer(413, "text/html", "<html><head><title>413 Request Entity Too Large</title></head></html>")(w, r)
+		default:
+			answer(200, "text/html", "<html>not what you think</html>")(w, r)
+		}
+	})
+	c := s.client(t, 5*time.Second)
+
+	_, err := c.SyncResponses(t.Context(), cgapi.SyncQuery{})
+	var te *cgapi.TransientError
+	if !errors.As(err, &te) || te.Status != 200 || !cgapi.Retryable(err) {
+		t.Errorf("sync with an HTML 200: err = %v, want a retryable *TransientError with status 200", err)
+	}
+
+	_, err = c.PutActivity(t.Context(), []byte(`{}`))
+	var de *cgapi.DataError
+	if !errors.As(err, &de) || de.Status != 413 || len(de.Errors) != 0 || cgapi.Retryable(err) {
+		t.Errorf("HTML 413: err = %v, want a non-retryable *DataError 413", err)
+	}
+
+	// A 2xx is a success whatever its body says.
+	if err := c.PutRecord(t.Context(), "account", json.RawMessage(`{}`)); err != nil {
+		t.Errorf("records with an HTML 200: %v", err)
+	}
+}
+
+func TestTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+		status  int
+	}{
+		{"refused", answer(401, "application/json", `{"error":"invalid_client","error_description":"Client authentication failed"}`), 401},
+		{"server error", answer(503, "text/html", "<html>down</html>"), 503},
+		{"echoes the secret", func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			answer(400, "application/json", `{"message":"bad secret `+r.PostForm.Get("client_secret")+`"}`)(w, r)
+		}, 400},
+		{"no token", answer(200, "application/json", `{"token_type":"Bearer"}`), 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var apiCalls atomic.Int32
+			s := newStub(t, func(w http.ResponseWriter, r *http.Request) { apiCalls.Add(1) })
+			s.setToken(tc.handler)
+			_, err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`))
+			var ae *cgapi.AuthError
+			if !errors.As(err, &ae) || ae.Status != tc.status || !cgapi.Retryable(err) || !cgapi.IsOutage(err) {
+				t.Errorf("err = %v (%T), want a retryable *AuthError with status %d", err, err, tc.status)
+			}
+			noSecret(t, err)
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans lines", err)
+			}
+			if apiCalls.Load() != 0 {
+				t.Errorf("the API was called without a token")
+			}
+		})
+	}
+}
+
+func TestTokenEndpointUnreachable(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there any more
+	c, err := cgapi.New(cgapi.Config{AuthURL: url + "/oauth2/token", ImportsURL: url, APIURL: url,
+		ClientID: stubClientID, ClientSecret: stubSecret, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.PutActivity(t.Context(), []byte(`{}`))
+	var ae *cgapi.AuthError
+	if !errors.As(err, &ae) || ae.Status != 0 || !cgapi.Retryable(err) {
+		t.Errorf("err = %v, want a retryable *AuthError without status", err)
+	}
+	noSecret(t, err)
+}
+
+// A token endpoint that hangs costs one call its timeout; once it answers
+// again, calls work: the fetch never ran under the failed call's context.
+func TestHungTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	s := newStub(t, answer(200, "", ""))
+	release := make(chan struct{})
+	var hung atomic.Int32
+	s.setToken(func(w http.ResponseWriter, r *http.Request) {
+		if hung.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		s.issueToken(w, r, 3600)
+	})
+	c := s.client(t, 300*time.Millisecond)
+
+	_, err := c.PutActivity(t.Context(), []byte(`{}`))
+	if !errors.Is(err, context.DeadlineExceeded) || !cgapi.Retryable(err) {
+		t.Fatalf("err = %v, want a retryable timeout", err)
+	}
+	noSecret(t, err)
+	close(release)
+
+	// The hung fetch may still be finishing (and then fail or succeed), so
+	// retry until the deadline rather than trusting the very next call.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = c.PutActivity(t.Context(), []byte(`{}`))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("calls still fail after the token endpoint recovered: %v", err)
+		}
+	}
+}
+
+// A caller that gives up while the token is being fetched returns at once,
+// and the fetch it started still completes and serves the next caller.
+func TestCancelWhileFetchingToken(t *testing.T) {
+	t.Parallel()
+	s := newStub(t, answer(200, "", ""))
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	s.setToken(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived) // only one token request is expected
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		s.issueToken(w, r, 3600)
+	})
+	c := s.client(t, 10*time.Second)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.PutActivity(ctx, []byte(`{}`))
+		done <- err
+	}()
+	<-arrived
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || cgapi.Retryable(err) {
+		t.Fatalf("err = %v, want context.Canceled and not retryable", err)
+	}
+
+	close(release)
+	if _, err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
+		t.Fatalf("call after a cancelled one: %v", err)
+	}
+	if n := s.Tokens.Load(); n != 1 {
+		t.Errorf("%d tokens issued, want 1 (the cancelled caller's fetch reused)", n)
+	}
+}
+
+func TestRetryAfterHTTPDateStub(t *testing.T) {
+	t.Parallel()
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+		answer(429, "application/json", `{"message":"Too Many Attempts."}`)(w, r)
+	})
+	_, err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`))
+	var rl *cgapi.RateLimitError
+	if !errors.As(err, &rl) || rl.RetryAfter < 58*time.Minute || rl.RetryAfter > time.Hour || !cgapi.Retryable(err) {
+		t.Errorf("err = %v, want a *RateLimitError of about an hour", err)
+	}
+}
+
+// A token without expires_in is kept until the API rejects it.
+func TestTokenWithoutExpiry(t *testing.T) {
+	t.Parallel()
+	var reject atomic.Bool // answer the first token with a 401
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		if reject.Load() && r.Header.Get("Authorization") == "Bearer stub-token-1" {
+			answer(401, "application/json", `{"message":"Unauthenticated."}`)(w, r)
+			return
+		}
+		answer(200, "", "")(w, r)
+	})
+	s.mu.Lock()
+	s.tokenTTL = 0
+	s.mu.Unlock()
+	c := s.client(t, 5*time.Second)
+	for range 3 {
+		if _, err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Tokens.Load(); n != 1 {
+		t.Fatalf("%d tokens for a token without expiry, want 1", n)
+	}
+	reject.Store(true)
+	if _, err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Tokens.Load(); n != 2 {
+		t.Errorf("%d tokens after a 401, want 2", n)
+	}
+}

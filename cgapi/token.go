@@ -1,0 +1,235 @@
+package cgapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenSource caches the client-credentials token and renews it before it
+// expires. x/oauth2's ReuseTokenSource cannot be told that a token was
+// rejected, and its fixed 10 s expiry margin would make short-lived tokens
+// look expired at once, hence this small source of our own.
+type tokenSource struct {
+	conf *clientcredentials.Config
+	// ctx is long-lived and carries the token HTTP client: a fetch outlives
+	// the call that started it, so a cancelled call cannot break it.
+	ctx    context.Context
+	secret string // only to scrub it from error text
+	now    func() time.Time
+
+	mu        sync.Mutex
+	tok       string
+	expiry    time.Time // zero: the server gave no lifetime
+	renewAt   time.Time // renew from here on, while tok is still valid
+	failedAt  time.Time // last failed background renewal
+	inFlight  *tokenFetch
+	issuedCnt int // tokens fetched, for tests via TokensFetched
+}
+
+// tokenFetch is one token request; waiters share its result.
+type tokenFetch struct {
+	done chan struct{}
+	tok  string
+	err  error
+}
+
+// renewRetryPause keeps a failing token endpoint from being called on every
+// API call while the cached token is still usable.
+const renewRetryPause = time.Second
+
+func newTokenSource(cfg Config, transport http.RoundTripper, timeout time.Duration) *tokenSource {
+	hc := &http.Client{Timeout: timeout, Transport: transport}
+	return &tokenSource{
+		conf: &clientcredentials.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			TokenURL:     cfg.AuthURL,
+			// The API pages send client_id and client_secret in the form body.
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+		ctx:    context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+		secret: cfg.ClientSecret,
+		now:    time.Now,
+	}
+}
+
+// token returns a usable access token, fetching one when none is cached or
+// the cached one is expired. A token past its renewal time but not yet
+// expired is still returned while a renewal runs in the background, so
+// callers do not stall at every renewal.
+func (s *tokenSource) token(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	now := s.now()
+	if s.tok != "" && (s.expiry.IsZero() || now.Before(s.renewAt)) {
+		tok := s.tok
+		s.mu.Unlock()
+		return tok, nil
+	}
+	if s.tok != "" && now.Before(s.expiry) {
+		tok := s.tok
+		if s.inFlight == nil && now.Sub(s.failedAt) >= renewRetryPause {
+			s.startFetchLocked()
+		}
+		s.mu.Unlock()
+		return tok, nil
+	}
+	f := s.inFlight
+	if f == nil {
+		f = s.startFetchLocked()
+	}
+	s.mu.Unlock()
+
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// invalidate drops tok if it is still the cached token, so the next call
+// fetches a new one. Comparing the value keeps many callers that saw the
+// same 401 from discarding a token another caller has already renewed.
+func (s *tokenSource) invalidate(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == tok {
+		s.tok = ""
+		s.expiry, s.renewAt = time.Time{}, time.Time{}
+	}
+}
+
+func (s *tokenSource) startFetchLocked() *tokenFetch {
+	f := &tokenFetch{done: make(chan struct{})}
+	s.inFlight = f
+	// Bounded by the token HTTP client's Timeout.
+	go s.fetch(f)
+	return f
+}
+
+func (s *tokenSource) fetch(f *tokenFetch) {
+	start := s.now()
+	t, err := s.conf.Token(s.ctx)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight = nil
+	if err != nil {
+		f.err = s.authError(err)
+		s.failedAt = s.now()
+	} else {
+		s.issuedCnt++
+		s.tok = t.AccessToken
+		s.expiry = t.Expiry
+		if secs := expiresIn(t); secs > 0 {
+			// Counted from when the request left, on our own clock: never
+			// later than the server's idea of the expiry.
+			s.expiry = start.Add(time.Duration(secs * float64(time.Second)))
+		}
+		s.renewAt = renewTime(start, s.expiry)
+		f.tok = t.AccessToken
+	}
+	close(f.done)
+}
+
+// expiresIn is the token response's expires_in in seconds, 0 when absent.
+// clientcredentials drops Token.ExpiresIn, so it is read from the raw
+// response: a JSON number, or a string in a form-encoded answer.
+func expiresIn(t *oauth2.Token) float64 {
+	var secs float64
+	switch v := t.Extra("expires_in").(type) {
+	case float64:
+		secs = v
+	case string:
+		secs, _ = strconv.ParseFloat(v, 64)
+	}
+	const most = float64(100 * 365 * 24 * 3600) // keeps the Duration in range
+	return min(max(secs, 0), most)
+}
+
+// renewTime is expiry less the smaller of 10 s and a tenth of the lifetime
+// (measured from when the request was sent, to err on the early side).
+func renewTime(start, expiry time.Time) time.Time {
+	if expiry.IsZero() {
+		return expiry
+	}
+	early := min(10*time.Second, expiry.Sub(start)/10)
+	return expiry.Add(-max(early, 0))
+}
+
+// authError turns a token endpoint failure into an *AuthError with a
+// one-line message. x/oauth2's RetrieveError carries the response (never
+// the request), but is not kept in the chain so that nothing the server
+// echoed can reach a log; transport errors are kept for errors.Is.
+func (s *tokenSource) authError(err error) *AuthError {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		msg := "token endpoint refused the request"
+		switch {
+		case re.ErrorCode != "":
+			msg = "token endpoint: " + re.ErrorCode
+			if re.ErrorDescription != "" {
+				msg += ": " + re.ErrorDescription
+			}
+		default:
+			if m := errorMessage(re.Body); m != "" {
+				msg = "token endpoint: " + m
+			}
+		}
+		return &AuthError{Status: status, Err: errors.New(s.scrub(msg))}
+	}
+	return &AuthError{Err: &scrubbedError{msg: s.scrub("token endpoint: " + oneLine(err.Error())), cause: err}}
+}
+
+// scrub removes the client secret should anything ever echo it.
+func (s *tokenSource) scrub(msg string) string {
+	if s.secret == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, s.secret, "[redacted]")
+}
+
+// TokensFetched reports how many tokens the client has fetched so far.
+// Meant for tests and diagnostics.
+func (c *Client) TokensFetched() int {
+	c.tokens.mu.Lock()
+	defer c.tokens.mu.Unlock()
+	return c.tokens.issuedCnt
+}
+
+// scrubbedError has a cleaned message but keeps its cause for errors.Is
+// (timeouts, connection errors), which carry no server-provided text.
+type scrubbedError struct {
+	msg   string
+	cause error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.cause }
+
+// oneLine keeps error text to one line, as log lines and headers need.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const most = 300
+	if len(s) > most {
+		n := most
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+package cgapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is the token source's view of the time, moved by the test.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// TestTokenRenewalSchedule drives the token source's clock past the
+// renewal point and past expiry of an hour-long token: cached before,
+// renewed in the background (old token still served) after, fetched
+// synchronously once expired.
+func TestTokenRenewalSchedule(t *testing.T) {
+	t.Parallel()
+	var issued atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"access_token":"t%d","token_type":"Bearer","expires_in":3600}`, issued.Add(1))
+	}))
+	t.Cleanup(srv.Close)
+
+	clock := &fakeClock{t: time.Now()}
+	start := clock.now()
+	s := newTokenSource(Config{AuthURL: srv.URL, ClientID: "id", ClientSecret: "secret"}, http.DefaultTransport, 5*time.Second)
+	s.now = clock.now
+
+	tokenIs := func(want string) {
+		t.Helper()
+		got, err := s.token(t.Context())
+		if err != nil || got != want {
+			t.Fatalf("token = %q, %v; want %q", got, err, want)
+		}
+	}
+	waitIssued := func(n int32) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for issued.Load() < n || s.fetching() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d tokens issued, want %d", issued.Load(), n)
+			}
+			time.Sleep(time.Millisecond) // polling, not synchronisation
+		}
+	}
+
+	tokenIs("t1")
+	clock.set(start.Add(time.Hour - 11*time.Second)) // before the 10 s margin
+	tokenIs("t1")
+	if n := issued.Load(); n != 1 {
+		t.Fatalf("%d tokens issued before the renewal point, want 1", n)
+	}
+
+	clock.set(start.Add(time.Hour - 9*time.Second)) // inside the margin
+	tokenIs("t1")                                   // still valid: served while renewing
+	waitIssued(2)
+	tokenIs("t2")
+
+	// The new token expired too: the caller waits for a fresh one.
+	clock.set(clock.now().Add(2 * time.Hour))
+	tokenIs("t3")
+
+	// A rejected token is dropped only if it is still the current one.
+	s.invalidate("t2")
+	tokenIs("t3")
+	s.invalidate("t3")
+	tokenIs("t4")
+}
+
+func (s *tokenSource) fetching() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight != nil
+}
+
+// TestTokenSingleFlight: many callers needing a token at once cause one
+// fetch.
+func TestTokenSingleFlight(t *testing.T) {
+	t.Parallel()
+	var issued atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"access_token":"t%d","token_type":"Bearer","expires_in":3600}`, issued.Add(1))
+	}))
+	t.Cleanup(srv.Close)
+	s := newTokenSource(Config{AuthURL: srv.URL, ClientID: "id", ClientSecret: "secret"}, http.DefaultTransport, 5*time.Second)
+
+	const callers = 50
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			tok, err := s.token(t.Context())
+			if err == nil && tok != "t1" {
+				err = fmt.Errorf("token %q, want t1", tok)
+			}
+			errs <- err
+		}()
+	}
+	close(release)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := issued.Load(); n != 1 {
+		t.Errorf("%d token requests for %d concurrent callers, want 1", n, callers)
+	}
+}
+
+// TestFormEncodedTokenLifetime: a form-encoded token answer gives its
+// lifetime as text, which must still be honoured.
+func TestFormEncodedTokenLifetime(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+		_, _ = io.WriteString(w, "access_token=f1&token_type=bearer&expires_in=120")
+	}))
+	t.Cleanup(srv.Close)
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := newTokenSource(Config{AuthURL: srv.URL, ClientID: "id", ClientSecret: "secret"}, http.DefaultTransport, 5*time.Second)
+	s.now = clock.now
+	if tok, err := s.token(t.Context()); err != nil || tok != "f1" {
+		t.Fatalf("token = %q, %v", tok, err)
+	}
+	if got := s.expiry.Sub(clock.now()); got != 2*time.Minute {
+		t.Errorf("expiry in %s, want 2m", got)
+	}
+}

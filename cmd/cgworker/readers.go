@@ -1,0 +1,176 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/telemetry"
+)
+
+// Groups of settings, by what a command needs.
+var (
+	natsSettings = []string{"NATS_URL", "NATS_CREDS", "NATS_NKEY", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN",
+		"NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY", "CG_SUBJECT_PREFIX"}
+	apiSettings = []string{"CG_REGION", "CG_CLIENT_ID", "CG_CLIENT_SECRET", "CG_CLIENT_SECRET_FILE",
+		"CG_AUTH_URL", "CG_IMPORTS_URL", "CG_API_URL", "CG_HTTP_TIMEOUT"}
+	workerSettings = []string{"CG_ACCOUNT_CONFIGURATION", "CG_CONTACT_CONFIGURATION", "CG_CONCURRENCY",
+		"CG_ACK_WAIT", "CG_RETRY_MAX_ELAPSED", "CG_CONTACT_WAIT", "CG_SHUTDOWN_TIMEOUT", "CG_SCHEMAS_DIR"}
+	syncSettings = []string{"CG_SYNC_INTERVAL", "CG_SYNC_WITH", "CG_SYNC_PER_PAGE", "CG_SYNC_FILTER"}
+	logSettings  = []string{"LOG_LEVEL", "LOG_FORMAT"}
+)
+
+func concat(groups ...[]string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func (c *config) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch c.oneOf("LOG_LEVEL", "debug", "info", "warn", "error") {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if c.oneOf("LOG_FORMAT", "json", "text") == "text" {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(telemetry.LogHandler(h))
+}
+
+func (c *config) names() queue.Names {
+	p := c.str("CG_SUBJECT_PREFIX")
+	if p == "" || strings.ContainsAny(p, ".*> \t") {
+		c.fail("CG_SUBJECT_PREFIX", "want one subject token such as cg, got %q", p)
+	}
+	return queue.NewNames(p)
+}
+
+func (c *config) nats(log *slog.Logger) queue.ConnConfig {
+	url := c.required("NATS_URL")
+	for _, u := range strings.Split(url, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") && !strings.Contains(u, ":") {
+			c.fail("NATS_URL", "want URLs such as nats://host:4222, got %q", u)
+		}
+	}
+	cc := queue.ConnConfig{
+		URL:      url,
+		Name:     "cgworker",
+		Creds:    c.file("NATS_CREDS"),
+		NKey:     c.file("NATS_NKEY"),
+		User:     c.str("NATS_USER"),
+		Password: c.raw("NATS_PASSWORD"),
+		Token:    c.raw("NATS_TOKEN"),
+		TLSCA:    c.file("NATS_TLS_CA"),
+		TLSCert:  c.file("NATS_TLS_CERT"),
+		TLSKey:   c.file("NATS_TLS_KEY"),
+		Logger:   log,
+	}
+	if (cc.TLSCert == "") != (cc.TLSKey == "") {
+		c.fail("NATS_TLS_KEY", "NATS_TLS_CERT and NATS_TLS_KEY go together")
+	}
+	if cc.Password != "" && cc.User == "" {
+		c.fail("NATS_USER", "required with NATS_PASSWORD")
+	}
+	return cc
+}
+
+// api reads the API settings: the region gives the three URLs, which the
+// URL settings override.
+func (c *config) api() cgapi.Config {
+	cfg := cgapi.Config{
+		AuthURL:    c.str("CG_AUTH_URL"),
+		ImportsURL: c.str("CG_IMPORTS_URL"),
+		APIURL:     c.str("CG_API_URL"),
+		ClientID:   c.required("CG_CLIENT_ID"),
+		Timeout:    c.positiveDuration("CG_HTTP_TIMEOUT"),
+		UserAgent:  userAgent(),
+	}
+	if region := c.str("CG_REGION"); region != "" {
+		auth, imports, api, err := cgapi.URLsForRegion(region)
+		if err != nil {
+			c.fail("CG_REGION", "want eu, us or au, got %q", region)
+		}
+		cfg.AuthURL = firstNonEmpty(cfg.AuthURL, auth)
+		cfg.ImportsURL = firstNonEmpty(cfg.ImportsURL, imports)
+		cfg.APIURL = firstNonEmpty(cfg.APIURL, api)
+	} else if cfg.AuthURL == "" || cfg.ImportsURL == "" || cfg.APIURL == "" {
+		c.fail("CG_REGION", "required unless CG_AUTH_URL, CG_IMPORTS_URL and CG_API_URL are all set")
+	}
+	secret := c.raw("CG_CLIENT_SECRET")
+	if file := c.str("CG_CLIENT_SECRET_FILE"); file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			c.fail("CG_CLIENT_SECRET_FILE", "%v", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" {
+		c.fail("CG_CLIENT_SECRET", "required (or CG_CLIENT_SECRET_FILE)")
+	}
+	cfg.ClientSecret = secret
+	if c.err == nil {
+		_, err := cgapi.New(cfg) // validates the URLs, naming the setting
+		c.invalid(err)
+	}
+	return cfg
+}
+
+func (c *config) validator() *schemas.Validator {
+	v, err := schemas.New(c.str("CG_SCHEMAS_DIR"))
+	if err != nil {
+		c.fail("CG_SCHEMAS_DIR", "%v", err)
+	}
+	return v
+}
+
+// worker reads the pipeline settings. Record kinds without a configuration
+// reference are left out, with a warning.
+func (c *config) worker(log *slog.Logger) worker.Config {
+	cfg := worker.Config{
+		Names:                c.names(),
+		AccountConfiguration: c.str("CG_ACCOUNT_CONFIGURATION"),
+		ContactConfiguration: c.str("CG_CONTACT_CONFIGURATION"),
+		Concurrency:          c.intRange("CG_CONCURRENCY", 1, 100000),
+		AckWait:              c.positiveDuration("CG_ACK_WAIT"),
+		RetryMaxElapsed:      c.positiveDuration("CG_RETRY_MAX_ELAPSED"),
+		ContactWait:          c.duration("CG_CONTACT_WAIT"),
+		ShutdownTimeout:      c.positiveDuration("CG_SHUTDOWN_TIMEOUT"),
+		Logger:               log,
+	}
+	cfg.Kinds = []schemas.Kind{schemas.Activity}
+	if cfg.AccountConfiguration != "" {
+		cfg.Kinds = append(cfg.Kinds, schemas.Account)
+	} else {
+		log.Warn("CG_ACCOUNT_CONFIGURATION is not set: account events are not consumed and wait in the stream")
+	}
+	if cfg.ContactConfiguration != "" {
+		cfg.Kinds = append(cfg.Kinds, schemas.Contact)
+	} else {
+		log.Warn("CG_CONTACT_CONFIGURATION is not set: contact events are not consumed and wait in the stream")
+	}
+	return cfg
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

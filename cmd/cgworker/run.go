@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/responses"
+	"github.com/cgworker/cgworker/worker/telemetry"
+)
+
+// runConfig is everything `run` (and `dev`) needs, read and validated once.
+type runConfig struct {
+	nats      queue.ConnConfig
+	api       cgapi.Config
+	worker    worker.Config
+	sync      responses.Config
+	validator *schemas.Validator
+	httpAddr  string
+	consume   bool
+	syncOn    bool
+
+	// ready, when set, is called once the HTTP server listens and the
+	// worker is started (dev prints its banner then).
+	ready func(httpAddr string)
+}
+
+var runSettings = concat(natsSettings, apiSettings, workerSettings, syncSettings, logSettings,
+	[]string{"CG_HTTP_ADDR", "CG_CONSUME", "CG_SYNC"})
+
+func (c *config) sync(log *slog.Logger, names queue.Names) responses.Config {
+	return responses.Config{
+		Names:      names,
+		Interval:   c.duration("CG_SYNC_INTERVAL"),
+		PerPage:    c.intRange("CG_SYNC_PER_PAGE", 1, 1000),
+		With:       c.list("CG_SYNC_WITH"),
+		Filter:     c.str("CG_SYNC_FILTER"),
+		MaxElapsed: c.positiveDuration("CG_RETRY_MAX_ELAPSED"),
+		Logger:     log,
+	}
+}
+
+func runCmd(ctx context.Context, args []string, e env) error {
+	fs := newFlags("run", e)
+	consume := fs.Bool("consume", true, "consume events ($CG_CONSUME)")
+	syncOn := fs.Bool("sync", true, "run the responses sync ($CG_SYNC)")
+	c := newConfig(fs, e.lookupEnv, runSettings...)
+	delete(c.flags, "CG_CONSUME") // registered above as booleans
+	delete(c.flags, "CG_SYNC")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := c.logger(e.stderr)
+	rc := runConfig{consume: c.boolean("CG_CONSUME"), syncOn: c.boolean("CG_SYNC")}
+	if isFlagSet(fs, "consume") {
+		rc.consume = *consume
+	}
+	if isFlagSet(fs, "sync") {
+		rc.syncOn = *syncOn
+	}
+	rc.nats = c.nats(log)
+	rc.api = c.api()
+	rc.worker = c.worker(log)
+	rc.sync = c.sync(log, rc.worker.Names)
+	rc.validator = c.validator()
+	rc.httpAddr = c.addr("CG_HTTP_ADDR")
+	if c.err != nil {
+		return c.err
+	}
+	if !rc.consume && (!rc.syncOn || rc.sync.Interval == 0) {
+		return &settingError{env: "CG_CONSUME", msg: "nothing to do: consuming and the sync are both off"}
+	}
+	return serve(ctx, rc, log)
+}
+
+// serve runs the worker and the sync until ctx is cancelled, then shuts
+// down in order: stop consuming and drain, stop the sync, close NATS, flush
+// telemetry.
+func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version})
+	if err != nil {
+		return fmt.Errorf("OpenTelemetry: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+
+	syncOn := rc.syncOn && rc.sync.Interval > 0
+	health := worker.NewHealth(rc.consume, syncOn)
+	rc.nats.OnStateChange = health.SetNATS
+	nc, err := queue.Connect(ctx, rc.nats)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	health.SetNATS(nc.IsConnected())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	names := rc.worker.Names
+	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: names, AckWait: rc.worker.AckWait}); err != nil {
+		return err
+	}
+
+	rc.api.Transport = otelhttp.NewTransport(rc.api.Transport,
+		otelhttp.WithTracerProvider(tel.TracerProvider),
+		otelhttp.WithMeterProvider(tel.MeterProvider))
+	client, err := cgapi.New(rc.api)
+	if err != nil {
+		return &settingError{msg: err.Error()}
+	}
+
+	var srv *http.Server
+	httpAddr := ""
+	if rc.httpAddr != "" {
+		ln, err := net.Listen("tcp", rc.httpAddr)
+		if err != nil {
+			return &settingError{env: "CG_HTTP_ADDR", msg: err.Error()}
+		}
+		httpAddr = ln.Addr().String()
+		srv = &http.Server{Handler: health.Handler(tel.Metrics), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		log.Info("serving /healthz, /readyz, /metrics", "addr", httpAddr)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	if rc.consume {
+		wcfg := rc.worker
+		wcfg.Health = health
+		wcfg.TracerProvider = tel.TracerProvider
+		wcfg.MeterProvider = tel.MeterProvider
+		w, err := worker.New(js, client, rc.validator, wcfg)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(runCtx); err != nil {
+				errs <- fmt.Errorf("worker: %w", err)
+				cancel()
+			}
+		}()
+	}
+	if syncOn {
+		kv, err := queue.EnsureSyncBucket(ctx, js, names)
+		if err != nil {
+			return err
+		}
+		health.SetSyncBound(true)
+		scfg := rc.sync
+		scfg.Tracer = tel.TracerProvider
+		if scfg.Hooks, err = responses.MetricHooks(tel.MeterProvider, scfg.Hooks); err != nil {
+			return err
+		}
+		s := responses.New(client, js, kv, scfg)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("sync: %w", err)
+				cancel()
+			}
+		}()
+	}
+	if rc.ready != nil {
+		rc.ready(httpAddr)
+	}
+
+	<-runCtx.Done()
+	health.SetDraining()
+	wg.Wait()
+	if srv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		scancel()
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn("draining NATS connection", "error", err)
+	}
+	close(errs)
+	var runErr error
+	for err := range errs {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr == nil {
+		log.Info("stopped cleanly")
+	}
+	return runErr
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/schemas"
+)
+
+// input opens the FILE argument of validate and publish: a path, "-" or
+// nothing for standard input.
+func input(args []string, e env) (io.Reader, func(), error) {
+	switch {
+	case len(args) == 0 || args[0] == "-":
+		return e.stdin, func() {}, nil
+	case len(args) > 1:
+		return nil, nil, usagef("one FILE at most, got %d", len(args))
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { _ = f.Close() }, nil
+}
+
+// kindArg reads the KIND argument.
+func kindArg(fs interface{ Args() []string }) (schemas.Kind, []string, error) {
+	args := fs.Args()
+	if len(args) == 0 {
+		return "", nil, usagef("KIND is required: activity, account or contact")
+	}
+	k, err := schemas.ParseKind(args[0])
+	if err != nil {
+		return "", nil, &usageError{err.Error()}
+	}
+	return k, args[1:], nil
+}
+
+func validateCmd(_ context.Context, args []string, e env) error {
+	fs := newFlags("validate", e)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: cgworker validate KIND [FILE|-]\n\nValidates one JSON document or NDJSON lines; prints one JSON line per invalid document.")
+		fs.PrintDefaults()
+	}
+	c := newConfig(fs, e.lookupEnv, "CG_SCHEMAS_DIR")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	kind, rest, err := kindArg(fs)
+	if err != nil {
+		return err
+	}
+	v := c.validator()
+	if c.err != nil {
+		return c.err
+	}
+	r, closeIn, err := input(rest, e)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	invalid, err := schemas.ValidateStream(v, kind, r, e.stdout)
+	if err != nil {
+		return err
+	}
+	if invalid > 0 {
+		fmt.Fprintf(e.stderr, "%d invalid\n", invalid)
+		return errInvalidInput
+	}
+	return nil
+}
+
+func publishCmd(ctx context.Context, args []string, e env) error {
+	fs := newFlags("publish", e)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: cgworker publish KIND [FILE|-]\n\nPublishes one JSON document or NDJSON lines to the KIND subject, with publish acknowledgement.")
+		fs.PrintDefaults()
+	}
+	c := newConfig(fs, e.lookupEnv, concat(natsSettings, logSettings)...)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	kind, rest, err := kindArg(fs)
+	if err != nil {
+		return err
+	}
+	log := c.logger(e.stderr)
+	names := c.names()
+	nc := c.nats(log)
+	if c.err != nil {
+		return c.err
+	}
+	r, closeIn, err := input(rest, e)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	conn, err := queue.Connect(ctx, nc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return err
+	}
+	n, err := queue.PublishStream(ctx, js, names.EventSubject(kind), r, e.stderr)
+	fmt.Fprintf(e.stdout, "published %d\n", n)
+	return err
+}
+
+func emulatorCmd(ctx context.Context, args []string, e env) error {
+	fs := newFlags("emulator", e)
+	addr := fs.String("addr", "127.0.0.1:8081", "listen address; port 0 picks a free one")
+	var opts cgapitest.Options
+	cgapitest.RegisterFlags(fs, &opts)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := opts.Validate(); err != nil {
+		return &usageError{err.Error()}
+	}
+	return cgapitest.Run(ctx, *addr, opts, e.stdout)
+}

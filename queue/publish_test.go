@@ -1,0 +1,131 @@
+package queue_test
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/queue"
+)
+
+func TestReadDocuments(t *testing.T) {
+	t.Parallel()
+	type doc struct {
+		Line int
+		Doc  string
+	}
+	for _, tc := range []struct {
+		name, in string
+		want     []doc
+	}{
+		{"empty", "", nil},
+		{"blank", "\n  \n\t\n", nil},
+		{"one line", `{"a":1}`, []doc{{1, `{"a":1}`}}},
+		{"pretty", "\n{\n  \"a\": 1,\n  \"b\": [1, 2]\n}\n\n", []doc{{2, "{\n  \"a\": 1,\n  \"b\": [1, 2]\n}"}}},
+		{"ndjson", "{\"a\":1}\n{\"b\":2}\r\n\n  {\"c\":3}  \n", []doc{{1, `{"a":1}`}, {2, `{"b":2}`}, {4, `{"c":3}`}}},
+		{"ndjson with a bad line", "{\"a\":1}\nnot json\n{\"c\":3}", []doc{{1, `{"a":1}`}, {2, `not json`}, {3, `{"c":3}`}}},
+		{"bad first line", "not json\n{\"b\":2}\n", []doc{{1, `not json`}, {2, `{"b":2}`}}},
+		{"broken pretty", "{\n\"a\": 1\n", []doc{{1, `{`}, {2, `"a": 1`}}},
+		{"scalars", "1\n\"x\"\nnull", []doc{{1, `1`}, {2, `"x"`}, {3, `null`}}},
+	} {
+		var got []doc
+		err := queue.ReadDocuments(strings.NewReader(tc.in), func(line int, d []byte) error {
+			got = append(got, doc{line, string(d)})
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestPublishStream(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if err := queue.EnsureStreams(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("")}); err != nil {
+		t.Fatal(err)
+	}
+	var many strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&many, "{\"n\":%d}\n\n", i)
+	}
+	for _, tc := range []struct {
+		subject, in string
+		want        []string
+	}{
+		{"cg.events.account", "{\n  \"Account Name\": \"ACME\"\n}\n", []string{"{\n  \"Account Name\": \"ACME\"\n}"}},
+		{"cg.events.contact", "{\"Email\":\"a@b.c\"}\n\n   \n{\"Email\":\"d@e.f\"}\n", []string{`{"Email":"a@b.c"}`, `{"Email":"d@e.f"}`}},
+		{"cg.events.activity", many.String(), nil},
+	} {
+		var progress bytes.Buffer
+		n, err := queue.PublishStream(f.ctx, f.js, tc.subject, strings.NewReader(tc.in), &progress)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.subject, err)
+		}
+		want := len(tc.want)
+		if tc.want == nil {
+			want = 1000
+		}
+		if n != want {
+			t.Errorf("%s: published %d, want %d", tc.subject, n, want)
+		}
+		got := readSubject(t, f, tc.subject)
+		if len(got) != want {
+			t.Fatalf("%s: stream holds %d, want %d", tc.subject, len(got), want)
+		}
+		for i, w := range tc.want {
+			if got[i] != w {
+				t.Errorf("%s message %d = %q, want %q", tc.subject, i, got[i], w)
+			}
+		}
+		if tc.want == nil && got[999] != `{"n":999}` {
+			t.Errorf("last message = %q (order not kept)", got[999])
+		}
+	}
+}
+
+func TestPublishStreamFailsOnNack(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small"}, MaxMsgSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := queue.PublishStream(f.ctx, f.js, "small", strings.NewReader("1\n2\n\"this one is too long\"\n4\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("err = %v, want one naming line 3", err)
+	}
+	if n < 2 {
+		t.Errorf("n = %d, want the acknowledged ones counted", n)
+	}
+}
+
+// readSubject returns the bodies stored on subject, in order.
+func readSubject(t *testing.T, f fixture, subject string) []string {
+	t.Helper()
+	cons, err := f.js.OrderedConsumer(f.ctx, "CG_EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		batch, err := cons.FetchNoWait(500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			out = append(out, string(m.Data()))
+		}
+		if got == 0 {
+			return out
+		}
+	}
+}

@@ -1,0 +1,384 @@
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/queue/natstest"
+	"github.com/cgworker/cgworker/schemas"
+)
+
+type fixture struct {
+	srv *natstest.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	ctx context.Context
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	srv := natstest.NewServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	nc, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL, Name: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{srv: srv, nc: nc, js: js, ctx: ctx}
+}
+
+func TestEnsureStreamsCreates(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, prefix := range []string{"", "acme"} {
+		names := queue.NewNames(prefix)
+		cfg := queue.StreamConfig{Names: names, AckWait: 90 * time.Second}
+		if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+			t.Fatal(err)
+		}
+		// A second call finds them all and changes nothing.
+		if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+			t.Fatal(err)
+		}
+		up := strings.ToUpper(names.Prefix)
+		want := map[string]struct {
+			subject string
+			dup     time.Duration
+		}{
+			up + "_EVENTS":    {names.Prefix + ".events.>", 2 * time.Minute},
+			up + "_DLQ":       {names.Prefix + ".dlq.>", 180 * time.Second},
+			up + "_RESPONSES": {names.Prefix + ".responses", 2 * time.Minute},
+		}
+		for name, w := range want {
+			s, err := f.js.Stream(f.ctx, name)
+			if err != nil {
+				t.Fatalf("stream %s: %v", name, err)
+			}
+			c := s.CachedInfo().Config
+			if len(c.Subjects) != 1 || c.Subjects[0] != w.subject {
+				t.Errorf("%s subjects = %v, want %s", name, c.Subjects, w.subject)
+			}
+			if c.Storage != jetstream.FileStorage || c.Replicas != 1 || c.MaxAge != 0 || c.Retention != jetstream.LimitsPolicy {
+				t.Errorf("%s: storage %v replicas %d max age %v retention %v", name, c.Storage, c.Replicas, c.MaxAge, c.Retention)
+			}
+			if c.Duplicates != w.dup {
+				t.Errorf("%s duplicate window = %v, want %v", name, c.Duplicates, w.dup)
+			}
+		}
+	}
+	// A short ack wait still gets the 2-minute floor on the DLQ window.
+	if err := queue.EnsureStreams(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("short"), AckWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.js.Stream(f.ctx, "SHORT_DLQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.CachedInfo().Config.Duplicates; d != 2*time.Minute {
+		t.Errorf("SHORT_DLQ duplicate window = %v, want 2m", d)
+	}
+}
+
+func TestEnsureStreamsLeavesExistingAlone(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	names := queue.NewNames("")
+	existing := jetstream.StreamConfig{
+		Name:     "CG_EVENTS",
+		Subjects: []string{"cg.events.>"},
+		Storage:  jetstream.MemoryStorage,
+		MaxAge:   time.Hour,
+		MaxMsgs:  1234,
+	}
+	if _, err := f.js.CreateStream(f.ctx, existing); err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.EnsureStreams(f.ctx, f.js, queue.StreamConfig{Names: names}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.js.Stream(f.ctx, "CG_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.CachedInfo().Config
+	if c.Storage != jetstream.MemoryStorage || c.MaxAge != time.Hour || c.MaxMsgs != 1234 {
+		t.Errorf("existing stream changed: storage %v max age %v max msgs %d", c.Storage, c.MaxAge, c.MaxMsgs)
+	}
+}
+
+func TestEnsureConsumer(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	names := queue.NewNames("acme")
+	cfg := queue.StreamConfig{Names: names, AckWait: 45 * time.Second}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range schemas.Kinds {
+		cons, err := queue.EnsureConsumer(f.ctx, f.js, cfg, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cons.CachedInfo().Config
+		if c.Durable != "cgworker-"+string(k) || c.FilterSubject != "acme.events."+string(k) {
+			t.Errorf("consumer %s filter %s", c.Durable, c.FilterSubject)
+		}
+		if c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != 45*time.Second || c.MaxDeliver != -1 ||
+			c.InactiveThreshold != 0 || c.DeliverPolicy != jetstream.DeliverAllPolicy || c.MaxAckPending != queue.MaxAckPending {
+			t.Errorf("consumer %s config %+v", c.Durable, c)
+		}
+		if cons.CachedInfo().Stream != "ACME_EVENTS" {
+			t.Errorf("consumer on stream %s", cons.CachedInfo().Stream)
+		}
+		// Again: found, not recreated.
+		if _, err := queue.EnsureConsumer(f.ctx, f.js, cfg, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestEnsureConsumerLeavesExistingAlone(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	cfg := queue.StreamConfig{Names: queue.NewNames("")}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", jetstream.ConsumerConfig{
+		Durable:       "cgworker-account",
+		FilterSubject: "cg.events.account",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       7 * time.Second,
+		MaxAckPending: 50,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.AckWait != 7*time.Second || info.Config.MaxAckPending != 50 {
+		t.Errorf("existing consumer changed: %+v", info.Config)
+	}
+}
+
+func TestEnsureConsumerRefusesDeliveryLimit(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	cfg := queue.StreamConfig{Names: queue.NewNames("")}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", jetstream.ConsumerConfig{
+		Durable:       "cgworker-activity",
+		FilterSubject: "cg.events.activity",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		MaxDeliver:    5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity)
+	want := "consumer cgworker-activity on stream CG_EVENTS has max_deliver=5: the server would drop messages after 5 deliveries; remove the limit"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	info, err := f.js.Consumer(f.ctx, "CG_EVENTS", "cgworker-activity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.CachedInfo().Config.MaxDeliver != 5 {
+		t.Error("refused consumer was modified")
+	}
+}
+
+func TestEnsureSyncBucket(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	names := queue.NewNames("acme")
+	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(f.ctx, "cursor", []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bucket() != "ACME_SYNC" || st.History() != 1 {
+		t.Errorf("bucket %s history %d", st.Bucket(), st.History())
+	}
+	// Found again, with its data.
+	kv2, err := queue.EnsureSyncBucket(f.ctx, f.js, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv2.Get(f.ctx, "cursor")
+	if err != nil || string(e.Value()) != "abc" {
+		t.Fatalf("cursor = %v, %v", e, err)
+	}
+}
+
+func TestEnsureSyncBucketLeavesExistingAlone(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.js.CreateKeyValue(f.ctx, jetstream.KeyValueConfig{Bucket: "CG_SYNC", History: 5, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.NewNames(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.History() != 5 {
+		t.Errorf("history = %d, want the existing 5", st.History())
+	}
+}
+
+func TestPublishDuplicate(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if err := queue.EnsureStreams(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("")}); err != nil {
+		t.Fatal(err)
+	}
+	for i, wantDup := range []bool{false, true} {
+		ack, err := queue.Publish(f.ctx, f.js, &nats.Msg{Subject: "cg.events.activity", Data: []byte(`{}`)}, "id-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Duplicate != wantDup || ack.Sequence != 1 {
+			t.Errorf("publish %d: duplicate %v seq %d", i, ack.Duplicate, ack.Sequence)
+		}
+	}
+	if _, err := queue.Publish(f.ctx, f.js, &nats.Msg{Subject: "nowhere.at.all", Data: []byte(`{}`)}, ""); err == nil {
+		t.Error("publish to a subject without a stream succeeded")
+	}
+}
+
+func TestConnectReconnectsAfterRestart(t *testing.T) {
+	t.Parallel()
+	srv := natstest.NewServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+
+	var mu sync.Mutex
+	var states []bool
+	nc, err := queue.Connect(ctx, queue.ConnConfig{
+		URL: srv.URL,
+		OnStateChange: func(c bool) {
+			mu.Lock()
+			states = append(states, c)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: queue.NewNames("")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := queue.Publish(ctx, js, &nats.Msg{Subject: "cg.events.contact", Data: []byte(`1`)}, "before"); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Restart(t)
+
+	// The publish retries until the client has reconnected.
+	var lastErr error
+	for ctx.Err() == nil {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		_, lastErr = queue.Publish(pctx, js, &nats.Msg{Subject: "cg.events.contact", Data: []byte(`2`)}, "after")
+		pcancel()
+		if lastErr == nil {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("publish after restart: %v", lastErr)
+	}
+	s, err := js.Stream(ctx, "CG_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CachedInfo().State.Msgs; n != 2 {
+		t.Errorf("stream holds %d messages, want 2", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) < 2 || states[0] != false || states[len(states)-1] != true {
+		t.Errorf("state changes = %v, want a disconnect then a reconnect", states)
+	}
+}
+
+func TestConnectErrorsNameTheSetting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notCreds := filepath.Join(dir, "not.creds")
+	if err := os.WriteFile(notCreds, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cfg  queue.ConnConfig
+		want string
+	}{
+		{queue.ConnConfig{Creds: missing}, "NATS_CREDS: open " + missing},
+		{queue.ConnConfig{Creds: notCreds}, "NATS_CREDS: " + notCreds + " is not a NATS credentials file"},
+		{queue.ConnConfig{NKey: missing}, "NATS_NKEY: "},
+		{queue.ConnConfig{TLSCA: missing}, "NATS_TLS_CA: "},
+		{queue.ConnConfig{TLSCert: missing, TLSKey: missing}, "NATS_TLS_CERT: "},
+		{queue.ConnConfig{TLSCert: missing}, "NATS_TLS_KEY: "},
+		{queue.ConnConfig{Password: "s3cret"}, "NATS_PASSWORD: "},
+		{queue.ConnConfig{User: "u", Token: "t0ken"}, "NATS_USER, NATS_TOKEN: "},
+		{queue.ConnConfig{URL: "nats://u:s3cret@127.0.0.1:1"}, "NATS_URL: connect to nats://127.0.0.1:1: "},
+	} {
+		_, err := queue.Connect(ctx, tc.cfg)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want prefix %q", tc.cfg, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
+			t.Errorf("error reveals a secret: %v", err)
+		}
+	}
+}
+
+func TestConnectHonoursContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := queue.Connect(ctx, queue.ConnConfig{URL: "nats://127.0.0.1:1"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}

@@ -1,0 +1,74 @@
+package schemas
+
+// ActivityFields are the identity fields of a valid activity body as the
+// producer sent them; empty when absent or "" (an empty optional string
+// means absent).
+type ActivityFields struct {
+	Reference  string
+	HappenedAt string // normalised, "YYYY-MM-DD HH:MM:SS" UTC
+}
+
+// ValidateActivity validates an activity and returns its identity fields.
+// It returns *Error for an invalid body. For a body that is JSON but breaks
+// the schema, the fields are still filled as far as they can be read, so a
+// dead letter can carry the reference the producer chose.
+func (v *Validator) ValidateActivity(body []byte) (ActivityFields, error) {
+	doc, verr := v.validate(Activity, body)
+	var f ActivityFields
+	obj, _ := doc.(map[string]any)
+	if obj == nil {
+		if verr != nil {
+			return f, verr
+		}
+		return f, nil // unreachable with any schema requiring an object
+	}
+	if s, ok := obj["reference"].(string); ok {
+		f.Reference = s
+	}
+	// The fields may still be unusable under a replaced activity.json that
+	// does not constrain them; the worker depends on them, so check here.
+	fields := map[string][]string{}
+	if r, ok := obj["reference"]; ok && r != nil {
+		if _, ok := r.(string); !ok {
+			fields["reference"] = []string{"The reference must be a string."}
+		}
+	}
+	if h, ok := obj["happened_at"]; ok {
+		s, isString := h.(string)
+		switch {
+		case !isString:
+			fields["happened_at"] = []string{"The happened at must be a string."}
+		case s != "":
+			norm, err := NormalizeHappenedAt(s)
+			if err != nil {
+				fields["happened_at"] = []string{"The happened at is not a valid date."}
+			}
+			f.HappenedAt = norm
+		}
+	}
+	if verr != nil {
+		return f, verr
+	}
+	if len(fields) > 0 {
+		return f, newError(Schema, fields)
+	}
+	return f, nil
+}
+
+// emptyMeansAbsent are the optional string members of an activity that an
+// empty string leaves out, as in the API's own example ("contact": "").
+var emptyMeansAbsent = [...]string{memberContact, memberReference, memberHappenedAt}
+
+// dropEmptyOptionals removes those members when they are "", so the schema
+// sees the body as RewriteActivity will send it.
+func dropEmptyOptionals(doc any) {
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return
+	}
+	for _, name := range emptyMeansAbsent {
+		if s, ok := obj[name].(string); ok && s == "" {
+			delete(obj, name)
+		}
+	}
+}

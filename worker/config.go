@@ -1,0 +1,90 @@
+package worker
+
+import (
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/schemas"
+)
+
+// Config configures a Worker. Zero durations take the contract's defaults.
+type Config struct {
+	Names queue.Names
+
+	// Kinds to consume. Account and contact need a configuration
+	// reference; the caller leaves them out when it has none.
+	Kinds []schemas.Kind
+
+	AccountConfiguration string // CG_ACCOUNT_CONFIGURATION
+	ContactConfiguration string // CG_CONTACT_CONFIGURATION
+
+	Concurrency     int           // CG_CONCURRENCY: most PUTs in flight
+	AckWait         time.Duration // CG_ACK_WAIT
+	RetryMaxElapsed time.Duration // CG_RETRY_MAX_ELAPSED
+	ContactWait     time.Duration // CG_CONTACT_WAIT
+	ShutdownTimeout time.Duration // CG_SHUTDOWN_TIMEOUT
+
+	// RetryInitialInterval and RetryMaxInterval shape the exponential
+	// backoff between attempts (defaults 500ms and 30s).
+	RetryInitialInterval time.Duration
+	RetryMaxInterval     time.Duration
+
+	// Prefetch is how many messages each consumer buffers ahead of the
+	// workers; small, so a replica never hoards what another could process.
+	// Default: Concurrency/2, between 1 and 64.
+	Prefetch int
+
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider // nil: the otel global
+	MeterProvider  metric.MeterProvider // nil: the otel global
+	Health         *Health              // nil: readiness not reported
+	OnSettled      settledHook          // optional, called after each message is settled
+}
+
+// maxNakDelay caps the delay of a message handed back to JetStream.
+const maxNakDelay = 5 * time.Minute
+
+func (c Config) withDefaults() Config {
+	if c.Names.Prefix == "" {
+		c.Names = queue.NewNames("")
+	}
+	if len(c.Kinds) == 0 {
+		c.Kinds = []schemas.Kind{schemas.Activity}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.RetryMaxElapsed <= 0 {
+		c.RetryMaxElapsed = 5 * time.Minute
+	}
+	if c.ContactWait <= 0 {
+		c.ContactWait = 2 * time.Minute
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 25 * time.Second
+	}
+	if c.RetryInitialInterval <= 0 {
+		c.RetryInitialInterval = 500 * time.Millisecond
+	}
+	if c.RetryMaxInterval <= 0 {
+		c.RetryMaxInterval = 30 * time.Second
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = min(max(c.Concurrency/2, 1), 64)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// OnSettled, when set in Config, is called after each message is settled
+// (used by `cgworker dev --demo` to narrate what happened).
+type settledHook = func(Settled)

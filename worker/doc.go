@@ -1,0 +1,20 @@
+// Package worker is the event pipeline of cgworker: it consumes activity,
+// account and contact events from JetStream, validates them, PUTs them to
+// CustomerGauge with retries, and acknowledges or dead-letters each one.
+//
+// The pipeline is built from small parts, each in its own file:
+//
+//   - consume.go pulls messages from the durable consumers with bounded
+//     parallelism and a small prefetch, and owns shutdown;
+//   - prepare.go turns a message into the API request (validation,
+//     reference and happened_at derivation) or a schema failure;
+//   - deliver.go makes the API call with backoff, honouring Retry-After,
+//     and decides the Outcome of the message;
+//   - outcome.go is the one place that acts on an Outcome: acknowledge,
+//     dead-letter then acknowledge, or hand the message back to JetStream
+//     with a delay. Read it next to the contract's outcome table;
+//   - inprogress.go keeps held messages from being redelivered while they
+//     are retried, by sending InProgress every third of the ack wait.
+//
+// Events are processed in parallel, so their order is not preserved.
+package worker

@@ -1,0 +1,119 @@
+package worker
+
+import (
+	"errors"
+	"net/http"
+	"sync/atomic"
+)
+
+// Health is the readiness of a replica (CONTRACT.md section 8): ready while
+// NATS is connected, the consumers (or the sync) are bound, the API is not
+// in an outage, and the process is not draining. A nil *Health ignores
+// every report, so components need not check.
+type Health struct {
+	wantConsumers bool
+	wantSync      bool
+
+	natsDown  atomic.Bool
+	consumers atomic.Bool
+	sync      atomic.Bool
+	draining  atomic.Bool
+	apiErr    atomic.Pointer[error]
+}
+
+// NewHealth returns the health of a replica that consumes events, runs the
+// sync, or both.
+func NewHealth(consume, sync bool) *Health {
+	return &Health{wantConsumers: consume, wantSync: sync && !consume}
+}
+
+// SetNATS records whether the NATS connection is up.
+func (h *Health) SetNATS(connected bool) {
+	if h != nil {
+		h.natsDown.Store(!connected)
+	}
+}
+
+// SetSyncBound records that the sync has its bucket and stream.
+func (h *Health) SetSyncBound(bound bool) {
+	if h != nil {
+		h.sync.Store(bound)
+	}
+}
+
+func (h *Health) setConsumers(bound bool) {
+	if h != nil {
+		h.consumers.Store(bound)
+	}
+}
+
+func (h *Health) setDraining() {
+	if h != nil {
+		h.draining.Store(true)
+	}
+}
+
+// SetDraining marks the process as shutting down.
+func (h *Health) SetDraining() { h.setDraining() }
+
+// setAPI records the outcome of the latest API call: an outage error, or
+// nil once the API answers properly again. Cheap on the hot path: it writes
+// only on a change.
+func (h *Health) setAPI(err error) {
+	if h == nil {
+		return
+	}
+	if err == nil {
+		if h.apiErr.Load() != nil {
+			h.apiErr.Store(nil)
+		}
+		return
+	}
+	h.apiErr.Store(&err)
+}
+
+// SetAPI is setAPI for other packages (the sync).
+func (h *Health) SetAPI(err error) { h.setAPI(err) }
+
+// Ready returns nil when the replica is ready, else the reason it is not.
+func (h *Health) Ready() error {
+	if h == nil {
+		return nil
+	}
+	switch {
+	case h.draining.Load():
+		return errors.New("draining")
+	case h.natsDown.Load():
+		return errors.New("NATS disconnected")
+	case h.wantConsumers && !h.consumers.Load():
+		return errors.New("consumers not bound")
+	case h.wantSync && !h.sync.Load():
+		return errors.New("sync not bound")
+	}
+	if p := h.apiErr.Load(); p != nil {
+		return errors.New("CustomerGauge API outage: " + (*p).Error())
+	}
+	return nil
+}
+
+// Handler serves /healthz, /readyz and, when metrics is not nil, /metrics.
+func (h *Health) Handler(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := h.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	return mux
+}

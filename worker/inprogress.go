@@ -1,0 +1,84 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/schemas"
+)
+
+// held is a message this replica is working on.
+type held struct {
+	msg       jetstream.Msg
+	meta      *jetstream.MsgMetadata
+	kind      schemas.Kind
+	seq       uint64 // stream sequence
+	delivered uint64 // delivery count
+
+	since time.Time // when it was taken, or last reported in progress
+}
+
+// inProgress tells the server, every third of the ack wait, that each held
+// message is still being worked on, so a message waiting out a backoff or a
+// slow PUT is not redelivered to another replica. One ticker serves every
+// held message: no goroutine or timer per message on the hot path.
+type inProgress struct {
+	ackWait time.Duration
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	held map[*held]struct{}
+}
+
+func newInProgress(ackWait time.Duration, log *slog.Logger) *inProgress {
+	return &inProgress{ackWait: ackWait, log: log, held: make(map[*held]struct{})}
+}
+
+func (p *inProgress) add(h *held) {
+	h.since = time.Now()
+	p.mu.Lock()
+	p.held[h] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *inProgress) remove(h *held) {
+	p.mu.Lock()
+	delete(p.held, h)
+	p.mu.Unlock()
+}
+
+// run ticks until ctx is done. A message is reported once it has been held
+// a third of the ack wait since it was taken or last reported; the ticker
+// runs at a sixth, so no message goes longer than half the ack wait
+// unreported.
+func (p *inProgress) run(ctx context.Context) {
+	every := p.ackWait / 3
+	t := time.NewTicker(max(p.ackWait/6, 10*time.Millisecond))
+	defer t.Stop()
+	var due []*held
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			due = due[:0]
+			p.mu.Lock()
+			for h := range p.held {
+				if now.Sub(h.since) >= every {
+					h.since = now
+					due = append(due, h)
+				}
+			}
+			p.mu.Unlock()
+			for _, h := range due {
+				if err := h.msg.InProgress(); err != nil {
+					p.log.Debug("in-progress not sent", "seq", h.seq, "error", err)
+				}
+			}
+		}
+	}
+}

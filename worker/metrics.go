@@ -1,0 +1,195 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/schemas"
+)
+
+// metrics are the pipeline's OpenTelemetry instruments. Attribute sets are
+// built once: recording on the hot path allocates nothing.
+type metrics struct {
+	events      metric.Int64Counter
+	retries     metric.Int64Counter
+	deadLetters metric.Int64Counter
+	inFlight    metric.Int64UpDownCounter
+	putDuration metric.Float64Histogram
+
+	pending    sync.Map // schemas.Kind -> *consumerCounts
+	stopPoll   context.CancelFunc
+	pollDone   chan struct{}
+	registered metric.Registration
+	meter      metric.Meter
+}
+
+type consumerCounts struct {
+	pending, ackPending atomic.Int64
+}
+
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := &metrics{meter: mp.Meter("github.com/cgworker/cgworker/worker")}
+	var errs [5]error
+	m.events, errs[0] = m.meter.Int64Counter("cgworker.events",
+		metric.WithDescription("Events settled, by kind and outcome (delivered, dead-lettered, retry-later, handed-back)."))
+	m.retries, errs[1] = m.meter.Int64Counter("cgworker.retries",
+		metric.WithDescription("In-process retries of API calls, by kind and reason."))
+	m.deadLetters, errs[2] = m.meter.Int64Counter("cgworker.dead_letters",
+		metric.WithDescription("Dead letters stored, by kind and error kind."))
+	m.inFlight, errs[3] = m.meter.Int64UpDownCounter("cgworker.in_flight",
+		metric.WithDescription("Messages held by this replica."))
+	m.putDuration, errs[4] = m.meter.Float64Histogram("cgworker.api.request.duration",
+		metric.WithUnit("s"),
+		metric.WithDescription("Duration of CustomerGauge API calls, by endpoint and status class."),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+	return m, errors.Join(errs[:]...)
+}
+
+// observeConsumers publishes the consumers' pending and ack-pending counts
+// (the autoscaling signal), refreshed in the background so that a scrape
+// never waits on NATS.
+func (m *metrics) observeConsumers(consumers map[schemas.Kind]jetstream.Consumer) {
+	for k := range consumers {
+		m.pending.Store(k, &consumerCounts{})
+	}
+	pending, _ := m.meter.Int64ObservableGauge("cgworker.consumer.pending",
+		metric.WithDescription("Messages in the stream not yet delivered to the consumer."))
+	ackPending, _ := m.meter.Int64ObservableGauge("cgworker.consumer.ack_pending",
+		metric.WithDescription("Messages delivered but not yet acknowledged."))
+	m.registered, _ = m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		m.pending.Range(func(k, v any) bool {
+			c := v.(*consumerCounts)
+			set := metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", string(k.(schemas.Kind)))))
+			o.ObserveInt64(pending, c.pending.Load(), set)
+			o.ObserveInt64(ackPending, c.ackPending.Load(), set)
+			return true
+		})
+		return nil
+	}, pending, ackPending)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopPoll, m.pollDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.pollDone)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			for k, c := range consumers {
+				ictx, icancel := context.WithTimeout(ctx, 2*time.Second)
+				info, err := c.Info(ictx)
+				icancel()
+				if err == nil {
+					v, _ := m.pending.Load(k)
+					v.(*consumerCounts).pending.Store(int64(info.NumPending))
+					v.(*consumerCounts).ackPending.Store(int64(info.NumAckPending))
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (m *metrics) stopObserving() {
+	if m.stopPoll != nil {
+		m.stopPoll()
+		<-m.pollDone
+	}
+	if m.registered != nil {
+		_ = m.registered.Unregister()
+	}
+}
+
+func (m *metrics) recordPut(ctx context.Context, kind schemas.Kind, err error, d time.Duration) {
+	m.putDuration.Record(ctx, d.Seconds(), putAttrs(kind, err))
+}
+
+// Precomputed attribute options.
+var (
+	outcomeSets = attrTable2("kind", "outcome", []string{Ack.String(), DeadLetter.String(), Retry.String(), HandBack.String()})
+	reasonSets  = attrTable2("kind", "reason", []string{"rate-limit", "auth", "misconfigured", "transient", "contact"})
+	ekindSets   = attrTable2("kind", "error_kind", []string{string(schemas.Malformed), string(schemas.Schema), ErrorKindAPI422, ErrorKindAPI4xx})
+	putSets     = func() map[schemas.Kind]map[string]metric.MeasurementOption {
+		out := map[schemas.Kind]map[string]metric.MeasurementOption{}
+		for _, k := range schemas.Kinds {
+			endpoint := "/activities/"
+			if k != schemas.Activity {
+				endpoint = "/records/"
+			}
+			out[k] = map[string]metric.MeasurementOption{}
+			for _, c := range []string{"2xx", "4xx", "429", "5xx", "error"} {
+				out[k][c] = metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("status_class", c)))
+			}
+		}
+		return out
+	}()
+)
+
+func attrTable2(k1, k2 string, values []string) map[schemas.Kind]map[string]metric.AddOption {
+	out := map[schemas.Kind]map[string]metric.AddOption{}
+	for _, k := range schemas.Kinds {
+		out[k] = map[string]metric.AddOption{}
+		for _, v := range values {
+			out[k][v] = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, string(k)), attribute.String(k2, v)))
+		}
+	}
+	return out
+}
+
+func lookup(t map[schemas.Kind]map[string]metric.AddOption, kind schemas.Kind, v, k2 string) metric.AddOption {
+	if o, ok := t[kind][v]; ok {
+		return o
+	}
+	return metric.WithAttributes(attribute.String("kind", string(kind)), attribute.String(k2, v))
+}
+
+func kindOutcome(kind schemas.Kind, a Action) metric.AddOption {
+	return lookup(outcomeSets, kind, a.String(), "outcome")
+}
+
+func kindReason(kind schemas.Kind, reason string) metric.AddOption {
+	return lookup(reasonSets, kind, reason, "reason")
+}
+
+func kindErrorKind(kind schemas.Kind, ek string) metric.AddOption {
+	return lookup(ekindSets, kind, ek, "error_kind")
+}
+
+func putAttrs(kind schemas.Kind, err error) metric.RecordOption {
+	class := "2xx"
+	if err != nil {
+		var de *cgapi.DataError
+		var rl *cgapi.RateLimitError
+		var te *cgapi.TransientError
+		var ae *cgapi.AuthError
+		var ce *cgapi.ConfigError
+		switch {
+		case errors.As(err, &rl):
+			class = "429"
+		case errors.As(err, &de), errors.As(err, &ce):
+			class = "4xx"
+		case errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500:
+			class = "4xx"
+		case errors.As(err, &te) && te.Status >= 500:
+			class = "5xx"
+		default:
+			class = "error"
+		}
+	}
+	return putSets[kind][class]
+}

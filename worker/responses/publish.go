@@ -1,0 +1,188 @@
+package responses
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+
+	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/queue"
+)
+
+// Headers of every published response.
+const (
+	// HeaderNumber carries the response's number_customergauge.
+	HeaderNumber = "CG-Response-Number"
+	// HeaderGeneration carries the reset count under which the response was
+	// published, so the skip rule ignores messages of earlier generations.
+	HeaderGeneration = "CG-Sync-Generation"
+)
+
+// ErrConcurrentWriter is returned when a publish found that something else
+// appended to the responses subject during the pass. Nothing was published
+// twice; the pass stops and the next one resumes from the stream's tail.
+var ErrConcurrentWriter = errors.New("responses: another writer appended to the responses subject")
+
+// MsgID is the Nats-Msg-Id of response number after resets resets.
+func MsgID(number int64, resets int) string {
+	id := "cg-response-" + strconv.FormatInt(number, 10)
+	if resets > 0 {
+		id += "-r" + strconv.Itoa(resets)
+	}
+	return id
+}
+
+// tail is the last message on the responses subject.
+type tail struct {
+	seq    uint64 // stream sequence, 0 when the subject is empty
+	ours   bool   // it carries a response number
+	number int64
+	gen    int
+}
+
+func (p *pass) readTail(ctx context.Context) (tail, error) {
+	subject := p.s.cfg.Names.ResponsesSubject()
+	m, err := p.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return tail{}, nil
+	}
+	if err != nil {
+		return tail{}, fmt.Errorf("responses: read the last message on %s: %w", subject, err)
+	}
+	t := tail{seq: m.Sequence}
+	if n, err := strconv.ParseInt(m.Header.Get(HeaderNumber), 10, 64); err == nil {
+		t.ours, t.number = true, n
+		// A message without a generation predates resets: generation 0.
+		t.gen, _ = strconv.Atoi(m.Header.Get(HeaderGeneration))
+	}
+	return t, nil
+}
+
+// publish appends one response, expecting the subject's last sequence to be
+// the one this pass saw last, so two writers can never interleave. dup
+// reports that the stream already held the message id.
+func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err error) {
+	s := p.s
+	gen := p.st.Resets
+	msg := &nats.Msg{Subject: s.cfg.Names.ResponsesSubject(), Data: raw, Header: nats.Header{}}
+	msg.Header.Set(HeaderNumber, strconv.FormatInt(n, 10))
+	msg.Header.Set(HeaderGeneration, strconv.Itoa(gen))
+	otel.GetTextMapPropagator().Inject(ctx, queue.HeaderCarrier(msg.Header))
+	id := MsgID(n, gen)
+
+	b := p.backoff()
+	for {
+		ack, err := s.js.PublishMsg(ctx, msg,
+			jetstream.WithMsgID(id),
+			jetstream.WithExpectStream(s.cfg.Names.ResponsesStream()),
+			jetstream.WithExpectLastSequencePerSubject(p.lastSeq))
+		if err == nil {
+			if ack.Duplicate {
+				s.log.Warn("response already in the stream under its message id; not published again",
+					"number", n, "msg_id", id, "seq", ack.Sequence)
+				return true, nil
+			}
+			p.lastSeq = ack.Sequence
+			return false, nil
+		}
+		if ctx.Err() != nil {
+			return false, context.Cause(ctx)
+		}
+		if wrongLastSequence(err) {
+			return false, fmt.Errorf("%w (publishing number %d after sequence %d): %v", ErrConcurrentWriter, n, p.lastSeq, err)
+		}
+		// The publish may or may not have been stored (a lost ack, a
+		// restarting server): the subject's tail tells which.
+		wait := b.NextBackOff()
+		if wait == backoff.Stop {
+			return false, fmt.Errorf("responses: publish number %d: %w", n, err)
+		}
+		s.log.Warn("publish failed; retrying", "number", n, "error", err, "retry_in", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return false, err
+		}
+		t, terr := p.readTail(ctx)
+		if terr != nil {
+			continue
+		}
+		if t.seq == p.lastSeq {
+			continue // not stored: publish again
+		}
+		if t.ours && t.gen == gen && t.number == n {
+			p.lastSeq = t.seq
+			return false, nil // it was stored; only the ack was lost
+		}
+		return false, fmt.Errorf("%w (sequence %d appeared while publishing number %d)", ErrConcurrentWriter, t.seq, n)
+	}
+}
+
+// wrongLastSequence reports the server refusing a publish whose expected
+// last subject sequence no longer holds.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// fetch gets one page, retrying API errors with exponential backoff (a
+// 429's Retry-After as the floor) within MaxElapsed.
+func (p *pass) fetch(ctx context.Context, cursor string) (cgapi.SyncPage, error) {
+	s := p.s
+	q := cgapi.SyncQuery{PerPage: s.cfg.PerPage, Cursor: cursor, With: s.cfg.With, Filter: s.cfg.Filter}
+	b := p.backoff()
+	start := time.Now()
+	for {
+		pg, err := s.client.SyncResponses(ctx, q)
+		if err == nil {
+			return pg, nil
+		}
+		if ctx.Err() != nil {
+			return cgapi.SyncPage{}, context.Cause(ctx)
+		}
+		if !cgapi.Retryable(err) {
+			return cgapi.SyncPage{}, fmt.Errorf("responses: fetch page at cursor %q: %w", cursor, err)
+		}
+		wait := b.NextBackOff()
+		var rl *cgapi.RateLimitError
+		if errors.As(err, &rl) && rl.RetryAfter > wait && wait != backoff.Stop {
+			wait = rl.RetryAfter
+		}
+		if wait == backoff.Stop || time.Since(start)+wait > s.cfg.MaxElapsed {
+			return cgapi.SyncPage{}, fmt.Errorf("responses: fetch page at cursor %q: gave up after %s: %w",
+				cursor, time.Since(start).Round(time.Millisecond), err)
+		}
+		s.log.Warn("fetching responses failed; retrying", "cursor", cursor, "error", err, "retry_in", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return cgapi.SyncPage{}, err
+		}
+	}
+}
+
+func (p *pass) backoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = p.s.cfg.retryInitial
+	b.MaxInterval = time.Minute
+	b.MaxElapsedTime = p.s.cfg.MaxElapsed
+	b.Reset()
+	return b
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,132 @@
+// Package telemetry sets up OpenTelemetry for cgworker from the standard
+// OTEL_* variables: traces and metrics over OTLP when configured,
+// Prometheus text for /metrics always, and W3C trace context propagation.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel"
+	promexporter "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Telemetry is the process's tracer and meter providers and the /metrics
+// handler.
+type Telemetry struct {
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	// Metrics serves the Prometheus text format.
+	Metrics http.Handler
+
+	shutdown []func(context.Context) error
+}
+
+// Options of Setup.
+type Options struct {
+	ServiceName    string // default "cgworker"
+	ServiceVersion string
+	// LookupEnv reads the OTEL_* variables; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// Setup builds the providers and installs them, with the W3C trace-context
+// and baggage propagators, as the otel globals.
+//
+// Spans are exported over OTLP only when OTEL_TRACES_EXPORTER or an OTLP
+// endpoint is set. Otherwise the tracer provider creates no recording
+// spans at all, which costs next to nothing, yet a message's trace context
+// still flows into the API call: a non-recording span carries its parent's
+// context. Metrics are always served at /metrics and, when configured, also
+// exported over OTLP.
+func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
+	if opts.ServiceName == "" {
+		opts.ServiceName = "cgworker"
+	}
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName(opts.ServiceName),
+		semconv.ServiceVersion(opts.ServiceVersion),
+	))
+	if err != nil {
+		res = resource.Default()
+	}
+	t := &Telemetry{}
+
+	// Metrics: Prometheus always; OTLP when asked for.
+	reg := prometheus.NewRegistry()
+	prom, err := promexporter.New(promexporter.WithRegisterer(reg))
+	if err != nil {
+		return nil, err
+	}
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(prom)}
+	if exporting(lookup, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+		r, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		mopts = append(mopts, sdkmetric.WithReader(r))
+	}
+	mp := sdkmetric.NewMeterProvider(mopts...)
+	t.MeterProvider = mp
+	t.shutdown = append(t.shutdown, mp.Shutdown)
+	t.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+
+	// Traces.
+	if exporting(lookup, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+		exp, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp))
+		t.TracerProvider = tp
+		t.shutdown = append(t.shutdown, tp.Shutdown)
+	} else {
+		t.TracerProvider = noop.NewTracerProvider()
+	}
+
+	otel.SetTracerProvider(t.TracerProvider)
+	otel.SetMeterProvider(t.MeterProvider)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	return t, nil
+}
+
+// exporting reports whether the user asked for OTLP export of a signal:
+// its exporter variable names something other than "none", or an OTLP
+// endpoint (general or for the signal) is set.
+func exporting(lookup func(string) (string, bool), exporterVar, signalEndpoint string) bool {
+	if v, ok := lookup(exporterVar); ok && v != "" {
+		return v != "none"
+	}
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", signalEndpoint} {
+		if v, ok := lookup(k); ok && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown flushes and stops the exporters.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(t.shutdown) - 1; i >= 0; i-- {
+		errs = append(errs, t.shutdown[i](ctx))
+	}
+	return errors.Join(errs...)
+}
