@@ -361,6 +361,34 @@ func (s sentSignal) RoundTrip(r *http.Request) (*http.Response, error) {
 	return s.base.RoundTrip(r)
 }
 
+// A token endpoint that hangs costs a call its timeout; once it answers
+// again, calls work: the fetch never ran under the failed call's context.
+func TestHungTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, cgapitest.Options{}, 300*time.Millisecond)
+	b.emu.SetTokenHang(true)
+
+	_, err := b.client.PutActivity(t.Context(), []byte(validActivity))
+	if !errors.Is(err, context.DeadlineExceeded) || !cgapi.Retryable(err) {
+		t.Fatalf("err = %v, want a retryable timeout", err)
+	}
+	noSecret(t, err)
+	b.emu.SetTokenHang(false)
+
+	// The hung fetch may still be ending (and then fail), so allow a few
+	// calls until the deadline rather than trusting the very next one.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = b.client.PutActivity(t.Context(), []byte(validActivity))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("calls still fail after the token endpoint recovered: %v", err)
+		}
+	}
+}
+
 // TestTokenRenewedBeforeExpiry runs calls for longer than a 2-second token
 // lives: the client renews it on its own, so the API never sees an expired
 // token.

@@ -13,8 +13,10 @@
 //   - 404, 405, other 4xx: *ConfigError (an outage: wrong URL)
 //   - 5xx, timeouts, connection errors: *TransientError
 //
-// A call cancelled by its caller returns an error matching
-// context.Canceled, which Retryable reports as not worth retrying.
+// Every call has its own timeout (Config.Timeout), token wait included; a
+// call that runs out of it is a *TransientError matching
+// context.DeadlineExceeded. A call cancelled by its caller returns an error
+// matching context.Canceled, which Retryable reports as not worth retrying.
 //
 // Tokens are cached and renewed before they expire, early by the smaller
 // of 10 s and a tenth of their lifetime; a token past that point is still

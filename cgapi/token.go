@@ -143,12 +143,14 @@ func (s *tokenSource) fetch(f *tokenFetch) {
 
 // expiresIn is the token response's expires_in in seconds, 0 when absent.
 // clientcredentials drops Token.ExpiresIn, so it is read from the raw
-// response: a JSON number, or a string in a form-encoded answer.
+// response: a JSON number, or what Extra makes of a form-encoded value.
 func expiresIn(t *oauth2.Token) float64 {
 	var secs float64
 	switch v := t.Extra("expires_in").(type) {
 	case float64:
 		secs = v
+	case int64:
+		secs = float64(v)
 	case string:
 		secs, _ = strconv.ParseFloat(v, 64)
 	}

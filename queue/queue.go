@@ -237,8 +237,9 @@ func redactURLs(servers string) string {
 type StreamConfig struct {
 	Names   Names
 	AckWait time.Duration // CG_ACK_WAIT; CG_DLQ's duplicate window is at least twice it
-	// Replicas of streams, consumers and the bucket created here; 0 means 1.
-	// Existing ones keep theirs.
+	// Replicas of the streams and bucket created here (0 means 1) and of
+	// the consumers created here (0 means the stream's). Existing ones keep
+	// theirs.
 	Replicas int
 }
 
@@ -344,7 +345,8 @@ func (c StreamConfig) consumerConfig(kind schemas.Kind) jetstream.ConsumerConfig
 		AckWait:       c.ackWait(),
 		MaxDeliver:    -1,
 		MaxAckPending: MaxAckPending,
-		Replicas:      c.replicas(),
+		// 0 follows the stream, which may be an operator's R3 stream.
+		Replicas: max(c.Replicas, 0),
 	}
 }
 

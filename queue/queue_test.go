@@ -3,10 +3,10 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +30,7 @@ func setup(t *testing.T) fixture {
 	srv := natstest.NewServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	nc, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL, Name: t.Name()})
+	nc, err := queue.Connect(ctx, queue.ConnConfig{URL: srv.URL, Name: t.Name(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,15 +286,11 @@ func TestConnectReconnectsAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 
-	var mu sync.Mutex
-	var states []bool
+	states := make(chan bool, 100)
 	nc, err := queue.Connect(ctx, queue.ConnConfig{
-		URL: srv.URL,
-		OnStateChange: func(c bool) {
-			mu.Lock()
-			states = append(states, c)
-			mu.Unlock()
-		},
+		URL:           srv.URL,
+		Logger:        slog.New(slog.DiscardHandler),
+		OnStateChange: func(c bool) { states <- c },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -333,10 +329,16 @@ func TestConnectReconnectsAfterRestart(t *testing.T) {
 	if n := s.CachedInfo().State.Msgs; n != 2 {
 		t.Errorf("stream holds %d messages, want 2", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(states) < 2 || states[0] != false || states[len(states)-1] != true {
-		t.Errorf("state changes = %v, want a disconnect then a reconnect", states)
+	// Handlers run on the client's callback goroutine: wait for them.
+	for _, want := range []bool{false, true} {
+		select {
+		case got := <-states:
+			if got != want {
+				t.Fatalf("state change %v, want %v", got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no state change to %v", want)
+		}
 	}
 }
 

@@ -84,6 +84,10 @@ func TestRewriteActivity(t *testing.T) {
 			`{"account":"a","reference":"mine","type":"t","source":"s"}`,
 			"", "",
 			`{"account":"a","type":"t","source":"s"}`},
+		{"escapes inside kept values",
+			`{"account":"a\\","type":"t\"}","source":"s","additional_information_object":{"q":"a\"}b\\","r":"\\","\"":"]"}}`,
+			ref, at,
+			`{"account":"a\\","type":"t\"}","source":"s","additional_information_object":{"q":"a\"}b\\","r":"\\","\"":"]"},"reference":"cgw-0123","happened_at":"2019-10-06 10:00:00"}`},
 		{"empty object", `{}`, ref, at, `{"reference":"cgw-0123","happened_at":"2019-10-06 10:00:00"}`},
 	}
 	for _, tt := range tests {

@@ -15,19 +15,21 @@ import (
 // It is not encoding/json's decoder because that allocates per token: here
 // every string that needs no unescaping is a substring of one copy of the
 // body, which keeps validating a typical activity to a few dozen
-// allocations. Syntax is checked first by json.Valid, so the hand-written
-// decoder only ever sees well-formed JSON.
+// allocations, and syntax is checked in the same pass. It accepts exactly
+// what json.Valid accepts (a fuzz test holds it to that); for the error
+// message it asks encoding/json.
 func parse(body []byte) (any, *Error) {
 	if len(body) > MaxBodyBytes {
 		return nil, newError(Schema, map[string][]string{
 			BodyKey: {fmt.Sprintf("The body may not be greater than %d bytes.", MaxBodyBytes)},
 		})
 	}
-	if !json.Valid(body) {
+	d := decoder{s: string(body)}
+	v, ok := d.document()
+	if !ok {
 		return nil, malformed(body)
 	}
-	d := decoder{s: string(body)}
-	return d.value(), nil
+	return v, nil
 }
 
 // malformed describes why body is not JSON and where: the 0-based offset of
@@ -50,10 +52,24 @@ func malformed(body []byte) *Error {
 	return newError(Malformed, map[string][]string{BodyKey: {msg}})
 }
 
-// decoder reads one JSON value from s, which must be valid JSON.
+// maxDepth is encoding/json's nesting limit, kept so that both agree on
+// what is JSON.
+const maxDepth = 10000
+
+// decoder reads one JSON document from s.
 type decoder struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int
+}
+
+func (d *decoder) document() (any, bool) {
+	v, ok := d.value()
+	if !ok {
+		return nil, false
+	}
+	d.skipSpace()
+	return v, d.i == len(d.s)
 }
 
 func (d *decoder) skipSpace() {
@@ -67,76 +83,157 @@ func (d *decoder) skipSpace() {
 	}
 }
 
-func (d *decoder) value() any {
+func (d *decoder) value() (any, bool) {
 	d.skipSpace()
-	switch c := d.s[d.i]; c {
-	case '{':
-		return d.object()
-	case '[':
-		return d.array()
-	case '"':
-		return d.str()
-	case 't':
-		d.i += 4
-		return true
-	case 'f':
-		d.i += 5
-		return false
-	case 'n':
-		d.i += 4
-		return nil
-	default:
-		start := d.i
-		for d.i < len(d.s) {
-			c := d.s[d.i]
-			if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-				d.i++
-				continue
-			}
-			break
-		}
-		return json.Number(d.s[start:d.i])
+	if d.i >= len(d.s) {
+		return nil, false
 	}
+	switch c := d.s[d.i]; {
+	case c == '{':
+		return d.object()
+	case c == '[':
+		return d.array()
+	case c == '"':
+		s, ok := d.str()
+		return s, ok
+	case c == 't':
+		return true, d.literal("true")
+	case c == 'f':
+		return false, d.literal("false")
+	case c == 'n':
+		return nil, d.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return d.number()
+	}
+	return nil, false
 }
 
-func (d *decoder) object() map[string]any {
+func (d *decoder) literal(lit string) bool {
+	if strings.HasPrefix(d.s[d.i:], lit) {
+		d.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? as it is
+// written: json.Number keeps every digit.
+func (d *decoder) number() (any, bool) {
+	start := d.i
+	if d.s[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.s) && d.s[d.i] == '0':
+		d.i++
+	case d.digits() == 0:
+		return nil, false
+	}
+	if d.i < len(d.s) && d.s[d.i] == '.' {
+		d.i++
+		if d.digits() == 0 {
+			return nil, false
+		}
+	}
+	if d.i < len(d.s) && (d.s[d.i] == 'e' || d.s[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.s) && (d.s[d.i] == '+' || d.s[d.i] == '-') {
+			d.i++
+		}
+		if d.digits() == 0 {
+			return nil, false
+		}
+	}
+	return json.Number(d.s[start:d.i]), true
+}
+
+func (d *decoder) digits() int {
+	start := d.i
+	for d.i < len(d.s) && d.s[d.i] >= '0' && d.s[d.i] <= '9' {
+		d.i++
+	}
+	return d.i - start
+}
+
+func (d *decoder) object() (any, bool) {
+	if d.depth++; d.depth > maxDepth {
+		return nil, false
+	}
 	d.i++ // {
 	obj := make(map[string]any, 8)
 	d.skipSpace()
-	if d.s[d.i] == '}' {
+	if d.i < len(d.s) && d.s[d.i] == '}' {
 		d.i++
-		return obj
+		d.depth--
+		return obj, true
 	}
 	for {
 		d.skipSpace()
-		key := d.str()
+		if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return nil, false
+		}
+		key, ok := d.str()
+		if !ok {
+			return nil, false
+		}
 		d.skipSpace()
-		d.i++ // :
-		obj[key] = d.value()
+		if d.i >= len(d.s) || d.s[d.i] != ':' {
+			return nil, false
+		}
+		d.i++
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		obj[key] = v // the last of duplicate names wins, as in encoding/json
 		d.skipSpace()
+		if d.i >= len(d.s) {
+			return nil, false
+		}
 		c := d.s[d.i]
 		d.i++
-		if c == '}' {
-			return obj
+		switch c {
+		case '}':
+			d.depth--
+			return obj, true
+		case ',':
+		default:
+			return nil, false
 		}
 	}
 }
 
-func (d *decoder) array() []any {
+func (d *decoder) array() (any, bool) {
+	if d.depth++; d.depth > maxDepth {
+		return nil, false
+	}
 	d.i++ // [
 	arr := []any{}
 	d.skipSpace()
-	if d.s[d.i] == ']' {
+	if d.i < len(d.s) && d.s[d.i] == ']' {
 		d.i++
-		return arr
+		d.depth--
+		return arr, true
 	}
 	for {
-		arr = append(arr, d.value())
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		arr = append(arr, v)
 		d.skipSpace()
+		if d.i >= len(d.s) {
+			return nil, false
+		}
 		c := d.s[d.i]
 		d.i++
-		if c == ']' {
-			return arr
+		switch c {
+		case ']':
+			d.depth--
+			return arr, true
+		case ',':
+		default:
+			return nil, false
 		}
 	}
 }
@@ -145,31 +242,62 @@ func (d *decoder) array() []any {
 // escapes and with valid UTF-8 is a substring of the body; anything else is
 // left to encoding/json, so the result is always what it would decode
 // (invalid UTF-8 becomes U+FFFD).
-func (d *decoder) str() string {
+func (d *decoder) str() (string, bool) {
 	start := d.i
 	d.i++
 	escaped, ascii := false, true
 	for {
+		if d.i >= len(d.s) {
+			return "", false
+		}
 		c := d.s[d.i]
-		if c == '"' {
-			break
-		}
-		if c == '\\' {
+		switch {
+		case c == '"':
+			d.i++
+			raw := d.s[start:d.i]
+			if !escaped && (ascii || utf8.ValidString(raw)) {
+				return raw[1 : len(raw)-1], true
+			}
+			var out string
+			if json.Unmarshal([]byte(raw), &out) != nil {
+				return "", false
+			}
+			return out, true
+		case c < 0x20:
+			return "", false
+		case c == '\\':
 			escaped = true
-			d.i += 2
+			if !d.escape() {
+				return "", false
+			}
 			continue
-		}
-		if c >= utf8.RuneSelf {
+		case c >= utf8.RuneSelf:
 			ascii = false
 		}
 		d.i++
 	}
-	d.i++
-	raw := d.s[start:d.i]
-	if !escaped && (ascii || utf8.ValidString(raw)) {
-		return raw[1 : len(raw)-1]
+}
+
+// escape checks the escape sequence at d.i and steps over it.
+func (d *decoder) escape() bool {
+	if d.i+1 >= len(d.s) {
+		return false
 	}
-	var out string
-	_ = json.Unmarshal([]byte(raw), &out) // raw is a valid JSON string
-	return out
+	switch d.s[d.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		d.i += 2
+		return true
+	case 'u':
+		if d.i+6 > len(d.s) {
+			return false
+		}
+		for _, h := range []byte(d.s[d.i+2 : d.i+6]) {
+			if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+				return false
+			}
+		}
+		d.i += 6
+		return true
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -210,19 +211,23 @@ func (s *scanner) str() (escaped, ok bool) {
 	if !s.eat('"') {
 		return false, false
 	}
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '"':
-			s.i++
+	for {
+		// IndexByte is vectorised: strings are most of a body's bytes.
+		q := bytes.IndexByte(s.b[s.i:], '"')
+		if q < 0 {
+			return false, false
+		}
+		bs := bytes.IndexByte(s.b[s.i:s.i+q], '\\')
+		if bs < 0 {
+			s.i += q + 1
 			return escaped, true
-		case '\\':
-			escaped = true
-			s.i += 2
-		default:
-			s.i++
+		}
+		escaped = true
+		s.i += bs + 2 // the backslash and the byte it escapes
+		if s.i > len(s.b) {
+			return false, false
 		}
 	}
-	return false, false
 }
 
 func (s *scanner) value() bool {

@@ -157,17 +157,14 @@ func (w *Worker) drive(kind schemas.Kind, it jetstream.MessagesContext, handlers
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stopping.Done():
-			it.Drain()
-			w.handBackBuffered(it)
+			w.handBack(it, nil)
 			return
 		}
 		m, err := it.Next()
 		if err != nil {
 			<-w.sem
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				if w.stopping.Err() != nil {
-					w.handBackBuffered(it)
-				} else {
+				if w.stopping.Err() == nil {
 					log.Warn("message iterator closed; pulling again", "error", err)
 					it.Stop()
 					sleepCtx(w.stopping, time.Second)
@@ -181,8 +178,8 @@ func (w *Worker) drive(kind schemas.Kind, it jetstream.MessagesContext, handlers
 		}
 		if w.stopping.Err() != nil {
 			<-w.sem
-			_ = m.Nak()
-			continue
+			w.handBack(it, m)
+			return
 		}
 		handlers.Add(1)
 		go func() {
@@ -193,14 +190,39 @@ func (w *Worker) drive(kind schemas.Kind, it jetstream.MessagesContext, handlers
 	}
 }
 
-// handBackBuffered naks what a drained iterator still holds.
-func (w *Worker) handBackBuffered(it jetstream.MessagesContext) {
+// handBack drains the iterator and naks every message it still holds, and
+// first when not nil. The naks wait until the iterator is closed: a nak
+// sent while its pull request is still open on the server would have the
+// message redelivered straight into this closing iterator, where it would
+// sit out a whole ack wait.
+func (w *Worker) handBack(it jetstream.MessagesContext, first jetstream.Msg) {
+	it.Drain()
+	var held []jetstream.Msg
+	if first != nil {
+		held = append(held, first)
+	}
+	deadline := time.Now().Add(5 * time.Second)
 	for {
-		m, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
-		if err != nil {
-			return
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
 		}
-		_ = m.Nak()
+		m, err := it.Next(jetstream.NextMaxWait(wait))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || time.Now().After(deadline) {
+				break
+			}
+			continue
+		}
+		held = append(held, m)
+	}
+	for _, m := range held {
+		if err := m.Nak(); err != nil {
+			w.cfg.Logger.Warn("handing back a message failed; it is redelivered after the ack wait", "error", err)
+		}
+	}
+	if len(held) > 0 {
+		w.cfg.Logger.Info("handed back prefetched messages", "count", len(held))
 	}
 }
 

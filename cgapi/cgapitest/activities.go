@@ -16,18 +16,41 @@ const (
 	maxReference = 128
 )
 
+// activityMembers are the raw values of the members the API reads, slices
+// of the body; nil when absent.
+type activityMembers struct {
+	account, typ, source, reference, contact, happenedAt, object, array []byte
+}
+
 // putActivity is PUT /activities/: validate, then create or update by
 // reference. Members the API does not know are ignored, as Laravel does.
 func (e *Emulator) putActivity(c *call) {
 	body, ok := readBody(c)
-	if !ok {
+	if !ok || !checkObject(c, body) {
 		return
 	}
-	fields, ok := decodeObject(c, body)
-	if !ok {
-		return
-	}
-	a, errs := e.validateActivity(fields)
+	var m activityMembers
+	forEachMember(body, func(key, value []byte) {
+		switch string(key) {
+		case "account":
+			m.account = value
+		case "type":
+			m.typ = value
+		case "source":
+			m.source = value
+		case "reference":
+			m.reference = value
+		case "contact":
+			m.contact = value
+		case "happened_at":
+			m.happenedAt = value
+		case "additional_information_object":
+			m.object = value
+		case "additional_information_array":
+			m.array = value
+		}
+	})
+	a, errs := e.validateActivity(&m)
 	if errs != nil {
 		c.invalid(errs)
 		return
@@ -40,20 +63,20 @@ func (e *Emulator) putActivity(c *call) {
 }
 
 // validateActivity applies the API's rules and returns the parsed activity.
-func (e *Emulator) validateActivity(fields map[string]json.RawMessage) (Activity, fieldErrors) {
+func (e *Emulator) validateActivity(m *activityMembers) (Activity, fieldErrors) {
 	var errs fieldErrors
 	a := Activity{
-		Account:   stringField(&errs, fields, "account", true, maxAccount),
-		Type:      stringField(&errs, fields, "type", true, maxType),
-		Source:    stringField(&errs, fields, "source", true, maxSource),
-		Reference: stringField(&errs, fields, "reference", false, maxReference),
-		Contact:   stringField(&errs, fields, "contact", false, maxContact),
+		Account:   stringField(&errs, "account", m.account, true, maxAccount),
+		Type:      stringField(&errs, "type", m.typ, true, maxType),
+		Source:    stringField(&errs, "source", m.source, true, maxSource),
+		Reference: stringField(&errs, "reference", m.reference, false, maxReference),
+		Contact:   stringField(&errs, "contact", m.contact, false, maxContact),
 	}
 	if a.Contact != "" && !e.contacts.has(a.Contact) {
 		errs.add("contact", msgSelected("contact"))
 	}
 
-	if at := stringField(&errs, fields, "happened_at", false, 255); at != "" {
+	if at := stringField(&errs, "happened_at", m.happenedAt, false, 255); at != "" {
 		t, ok := parseHappenedAt(at)
 		if !ok {
 			errs.add("happened_at", "The happened at is not a valid date.")
@@ -64,20 +87,19 @@ func (e *Emulator) validateActivity(fields map[string]json.RawMessage) (Activity
 	}
 
 	const obj, arr = "additional_information_object", "additional_information_array"
-	objKind, arrKind := kindOf(fields[obj]), kindOf(fields[arr])
+	objKind, arrKind := kindOf(m.object), kindOf(m.array)
 	if objKind != kindAbsent && objKind != kindObject {
 		errs.add(obj, msgObject(obj))
 	}
 	switch arrKind {
 	case kindAbsent:
 	case kindObject:
-		var values map[string]json.RawMessage
-		_ = json.Unmarshal(fields[arr], &values) // validated by the outer decode
-		for k, v := range values {
-			if kindOf(v) != kindString {
-				errs.add(arr+"."+k, msgString(arr+"."+k))
+		forEachMember(m.array, func(key, value []byte) {
+			if kindOf(value) != kindString {
+				field := arr + "." + string(key)
+				errs.add(field, msgString(field))
 			}
-		}
+		})
 	default:
 		errs.add(arr, msgObject(arr))
 	}
@@ -96,8 +118,7 @@ func (r activityResult) appendJSON(b []byte) []byte {
 	if r.reference == "" {
 		b = append(b, "null"...)
 	} else {
-		ref, _ := json.Marshal(r.reference)
-		b = append(b, ref...)
+		b = appendJSONString(b, r.reference)
 	}
 	b = append(b, `,"classification_id":`...)
 	b = strconv.AppendInt(b, r.classID, 10)
@@ -110,4 +131,18 @@ func (r activityResult) appendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, r.contactID, 10)
 	}
 	return append(b, "}}"...)
+}
+
+// appendJSONString appends s as a JSON string, without a detour through
+// json.Marshal for the usual plain ASCII reference.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

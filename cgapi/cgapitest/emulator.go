@@ -250,6 +250,8 @@ func (c *call) message(status int, msg string) {
 	c.json(status, b)
 }
 
+// ServeHTTP serves the token endpoint and the API's paths; any other path
+// is a 404 {"message":"Not Found"}.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: w, r: r, rt: routeOf(r.URL.Path)}
 	arrived := time.Now()

@@ -17,7 +17,6 @@ const maxCountedPaths = 1024
 // requestLog is a ring of the last requests plus per-path call counters.
 type requestLog struct {
 	disabled bool
-
 	ringSize int
 
 	mu    sync.Mutex

@@ -50,14 +50,14 @@ func RegisterFlags(fs *flag.FlagSet, opts *Options) {
 	opts.Responses = responses
 
 	fs.StringVar(&opts.ClientID, "client-id", opts.ClientID, "OAuth2 client id the token endpoint accepts")
-	fs.StringVar(&opts.ClientSecret, "client-secret", opts.ClientSecret, "OAuth2 client secret the token endpoint accepts")
+	fs.Var(&secretFlag{&opts.ClientSecret}, "client-secret", "OAuth2 client `secret` the token endpoint accepts")
 	fs.Var(&listFlag{&opts.Configurations}, "configurations",
-		"comma-separated known configuration references; one containing \"account\" (or written REF=account) takes accounts, others contacts")
+		"comma-separated `list` of known configuration references; one containing \"account\" (or written REF=account) takes accounts, others contacts")
 	fs.Var(&listFlag{&opts.Contacts}, "contacts",
-		"comma-separated known contacts (emails or phones) activities may name")
+		"comma-separated `list` of known contacts (emails or phones) activities may name")
 	fs.DurationVar(&opts.Latency, "latency", opts.Latency, "delay added to every API call")
-	fs.Var(&rateFlag{&opts.ErrorRate}, "error-rate", "share of API calls answered with a 5xx, 0..1")
-	fs.Var(&rateFlag{&opts.RateLimitRate}, "rate-limit-rate", "share of API calls answered 429, 0..1")
+	fs.Var(&rateFlag{&opts.ErrorRate}, "error-rate", "share of API calls answered with a 5xx, a `rate` from 0 to 1")
+	fs.Var(&rateFlag{&opts.RateLimitRate}, "rate-limit-rate", "share of API calls answered 429, a `rate` from 0 to 1")
 	fs.DurationVar(&opts.RetryAfter, "retry-after", opts.RetryAfter, "Retry-After of 429 answers (whole seconds)")
 	fs.DurationVar(&opts.TokenTTL, "token-ttl", opts.TokenTTL, "lifetime of issued tokens")
 	fs.IntVar(&opts.Responses, "responses", opts.Responses, "seeded survey responses")
@@ -100,5 +100,21 @@ func (f *rateFlag) Set(s string) error {
 		return fmt.Errorf("want a number from 0 to 1")
 	}
 	*f.p = r
+	return nil
+}
+
+// secretFlag is a string flag that shows its default in --help only when it
+// is the well-known development secret.
+type secretFlag struct{ p *string }
+
+func (f *secretFlag) String() string {
+	if f == nil || f.p == nil || *f.p != defaultClientSecret {
+		return ""
+	}
+	return *f.p
+}
+
+func (f *secretFlag) Set(s string) error {
+	*f.p = s
 	return nil
 }

@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+$`).MatchString(base) {
 		t.Fatalf("first line %q, want http://127.0.0.1:PORT", line)
 	}
-	go io.Copy(io.Discard, pr) //nolint:errcheck // drain any further output
+	go func() { _, _ = io.Copy(io.Discard, pr) }() // drain any further output
 
 	resp, err := http.PostForm(base+TokenPath, url.Values{"grant_type": {"client_credentials"}, "client_id": {"id"}, "client_secret": {"secret"}})
 	if err != nil {

@@ -55,13 +55,16 @@ func readBody(c *call) ([]byte, bool) {
 		c.message(http.StatusRequestEntityTooLarge, "The request body may not be larger than 2 MiB.")
 		return nil, false
 	}
-	size := 512
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1 // +1 so the final Read sees EOF without growing
+	body := http.MaxBytesReader(c.w, r.Body, MaxBodyBytes)
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		// The server stops the body at Content-Length: read it in one
+		// allocation of the right size.
+		c.body = make([]byte, n)
+		_, err = io.ReadFull(body, c.body)
+	} else {
+		c.body, err = io.ReadAll(body)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, r.Body, MaxBodyBytes))
-	c.body = buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -74,20 +77,32 @@ func readBody(c *call) ([]byte, bool) {
 	return c.body, true
 }
 
+// checkObject answers 400 unless body is a JSON object.
+func checkObject(c *call, body []byte) bool {
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v)
+		if err == nil {
+			err = errors.New("unexpected end of JSON input")
+		}
+		c.message(http.StatusBadRequest, "The request body is not valid JSON: "+err.Error())
+		return false
+	}
+	if kindOf(body) != kindObject {
+		c.message(http.StatusBadRequest, "The request body must be a JSON object.")
+		return false
+	}
+	return true
+}
+
 // decodeObject decodes a JSON object body into its raw members, answering
 // 400 when the body is not one.
 func decodeObject(c *call, body []byte) (map[string]json.RawMessage, bool) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) || len(bytes.TrimSpace(body)) == 0 {
-			c.message(http.StatusBadRequest, "The request body is not valid JSON: "+err.Error())
-		} else {
-			c.message(http.StatusBadRequest, "The request body must be a JSON object.")
-		}
+	if !checkObject(c, body) {
 		return nil, false
 	}
-	if fields == nil { // the body was null
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
 		c.message(http.StatusBadRequest, "The request body must be a JSON object.")
 		return nil, false
 	}
@@ -138,12 +153,12 @@ func rawString(raw json.RawMessage) string {
 }
 
 // stringField applies Laravel's "string|max:n" (and "required" when
-// required) to a member. An empty string or null counts as absent, as the
-// API's ConvertEmptyStringsToNull makes it. Lengths are in characters.
-func stringField(errs *fieldErrors, fields map[string]json.RawMessage, name string, required bool, maxLen int) string {
-	raw, ok := fields[name]
+// required) to the raw member value (nil when absent). An empty string or
+// null counts as absent, as the API's ConvertEmptyStringsToNull makes it.
+// Lengths are in characters.
+func stringField(errs *fieldErrors, name string, raw []byte, required bool, maxLen int) string {
 	kind := kindOf(raw)
-	if !ok || kind == kindAbsent {
+	if kind == kindAbsent {
 		if required {
 			errs.add(name, msgRequired(name))
 		}

@@ -104,22 +104,17 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 		failedAt = time.Now()
 	}
 
-	h := make(nats.Header, len(header)+12)
+	h := make(nats.Header, len(header)+14)
 	for k, v := range header {
-		if hasPrefixFold(k, "Nats-") || isOwnHeader(k) {
+		if hasPrefixFold(k, "Nats-") || isOwnHeader(k) ||
+			// Our values replace the producer's, in any spelling.
+			(info.Reference != "" && strings.EqualFold(k, HeaderReference)) ||
+			(info.HappenedAt != "" && strings.EqualFold(k, HeaderHappenedAt)) {
 			continue
 		}
 		h[k] = append([]string(nil), v...)
 	}
-	set := func(k, v string) {
-		// Replace any other spelling the producer used.
-		for old := range h {
-			if old != k && strings.EqualFold(old, k) {
-				delete(h, old)
-			}
-		}
-		h[k] = []string{v}
-	}
+	set := func(k, v string) { h[k] = []string{v} }
 	set(HeaderErrorKind, info.ErrorKind)
 	set(HeaderError, OneLine(info.Error, MaxErrorBytes))
 	set(HeaderErrors, EncodeErrors(info.Errors, MaxErrorsBytes))
@@ -208,8 +203,7 @@ func truncate(s string, max int) string {
 // order, messages in their order), and a "_truncated" member says how
 // many were left out; the result is always valid JSON.
 func EncodeErrors(errs map[string][]string, max int) string {
-	full := encodeErrorsFull(errs)
-	if len(full) <= max {
+	if full, ok := encodeErrorsFull(errs, max); ok {
 		return full
 	}
 
@@ -235,6 +229,9 @@ func EncodeErrors(errs map[string][]string, max int) string {
 	b.WriteByte('{')
 	kept := 0
 	for _, k := range keys {
+		if budget-(b.Len()-1) < len(`,"":[""]`) {
+			break // not even an empty message would fit
+		}
 		kj := jsonString(k)
 		entryStart := b.Len()
 		opened := false
@@ -282,9 +279,10 @@ func EncodeErrors(errs map[string][]string, max int) string {
 	return b.String()
 }
 
-func encodeErrorsFull(errs map[string][]string) string {
+// encodeErrorsFull encodes errs whole, giving up once it is over max.
+func encodeErrorsFull(errs map[string][]string, max int) (string, bool) {
 	if len(errs) == 0 {
-		return "{}"
+		return "{}", true
 	}
 	keys := make([]string, 0, len(errs))
 	for k := range errs {
@@ -294,6 +292,9 @@ func encodeErrorsFull(errs map[string][]string) string {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, k := range keys {
+		if b.Len() > max {
+			return "", false
+		}
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -308,7 +309,7 @@ func encodeErrorsFull(errs map[string][]string) string {
 		b.WriteByte(']')
 	}
 	b.WriteByte('}')
-	return b.String()
+	return b.String(), b.Len() <= max
 }
 
 // jsonString encodes s as a JSON string without HTML escaping, which

@@ -3,11 +3,13 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -63,27 +65,36 @@ func Start(opts Options) (*Server, error) {
 		JetStream:              true,
 		StoreDir:               opts.StoreDir,
 		NoSigs:                 true, // the embedding process owns signals
-		NoLog:                  opts.Logger == nil,
+		NoLog:                  true, // logging goes through serverLog only
 		DisableJetStreamBanner: true,
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	if opts.Logger != nil {
-		ns.SetLoggerV2(slogAdapter{opts.Logger}, false, false, false)
+	// Always installed: it keeps the server's fatal errors for our own
+	// error, and forwards everything to opts.Logger when there is one.
+	logs := &serverLog{l: opts.Logger}
+	ns.SetLoggerV2(logs, false, false, false)
+	fail := func(what string) (*Server, error) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		if f := logs.fatal(); f != "" {
+			what += ": " + f
+		}
+		return nil, errors.New("embedded nats: " + what)
 	}
 	ns.Start()
+	// Start opens the client listener before it returns, so a taken port
+	// shows at once rather than after readyTimeout.
+	if ns.Addr() == nil {
+		return fail("cannot listen on " + net.JoinHostPort(host, strconv.Itoa(opts.Port)))
+	}
 	if !ns.ReadyForConnections(readyTimeout) {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, fmt.Errorf("embedded nats: not ready for connections on %s after %s",
-			net.JoinHostPort(host, strconv.Itoa(opts.Port)), readyTimeout)
+		return fail(fmt.Sprintf("not ready for connections after %s", readyTimeout))
 	}
 	if !ns.JetStreamEnabled() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, errors.New("embedded nats: JetStream failed to start (see the server log)")
+		return fail("JetStream failed to start")
 	}
 	s := &Server{ns: ns, host: host}
 	if addr, ok := ns.Addr().(*net.TCPAddr); ok {
@@ -106,12 +117,37 @@ func (s *Server) Shutdown() {
 	s.ns.WaitForShutdown()
 }
 
-// slogAdapter forwards nats-server's printf-style logger to slog.
-type slogAdapter struct{ l *slog.Logger }
+// serverLog forwards nats-server's printf-style logger to slog (when set)
+// and remembers the last fatal error.
+type serverLog struct {
+	l *slog.Logger
 
-func (a slogAdapter) Noticef(format string, v ...any) { a.l.Info(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
-func (a slogAdapter) Tracef(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+	mu        sync.Mutex
+	lastFatal string
+}
+
+func (a *serverLog) fatal() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastFatal
+}
+
+func (a *serverLog) log(level slog.Level, format string, v []any) {
+	if a.l != nil {
+		a.l.Log(context.Background(), level, fmt.Sprintf(format, v...))
+	}
+}
+
+func (a *serverLog) Noticef(format string, v ...any) { a.log(slog.LevelInfo, format, v) }
+func (a *serverLog) Warnf(format string, v ...any)   { a.log(slog.LevelWarn, format, v) }
+func (a *serverLog) Errorf(format string, v ...any)  { a.log(slog.LevelError, format, v) }
+func (a *serverLog) Debugf(format string, v ...any)  { a.log(slog.LevelDebug, format, v) }
+func (a *serverLog) Tracef(format string, v ...any)  { a.log(slog.LevelDebug, format, v) }
+
+// Fatalf logs at error level; the embedding process decides what is fatal.
+func (a *serverLog) Fatalf(format string, v ...any) {
+	a.mu.Lock()
+	a.lastFatal = fmt.Sprintf(format, v...)
+	a.mu.Unlock()
+	a.log(slog.LevelError, format, v)
+}

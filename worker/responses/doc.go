@@ -52,9 +52,12 @@
 // generation. Message ids then end in -r<k>, so the duplicate window does
 // not swallow the resync, and the skip rule ignores a last message whose
 // CG-Sync-Generation is older than the current one (it still holds the old
-// high number). Nothing else should publish to the responses subject: a
-// last message without CG-Response-Number gives the skip rule nothing to
-// go on beyond the state's last_number.
+// high number). A last message of a newer generation than the state's means
+// the state was lost (a recreated bucket): the pass carries on that
+// generation and its number instead of publishing everything again.
+// Nothing else should publish to the responses subject: a last message
+// without CG-Response-Number gives the skip rule nothing to go on beyond
+// the state's last_number.
 //
 // # Errors
 //
@@ -65,4 +68,9 @@
 // restarting server) are resolved by reading the subject's tail before
 // trying again. Cancelling the context stops a pass promptly and releases
 // the lease.
+//
+// Publishes are sequential, each waiting for its acknowledgement, because
+// each names its predecessor's sequence; pipelining them would need
+// predicted sequences, which another subject sharing the stream could make
+// skip a response.
 package responses

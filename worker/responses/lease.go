@@ -97,13 +97,30 @@ func (l *lease) renew(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	val := leaseValue{Holder: l.holder, Expires: time.Now().Add(l.ttl)}
-	b, _ := json.Marshal(val)
-	rev, err := l.kv.Update(ctx, leaseKey, b, l.rev)
+	rev, err := l.write(ctx, val)
 	if err != nil {
 		return err
 	}
 	l.rev, l.expires = rev, val.Expires
 	return nil
+}
+
+// write stores val over the revision this holder wrote last. When that
+// revision is stale but the lease still names this holder, an earlier write
+// went through and only its reply was lost: the stored revision is adopted.
+// The caller holds l.mu.
+func (l *lease) write(ctx context.Context, val leaseValue) (uint64, error) {
+	b, _ := json.Marshal(val)
+	rev, err := l.kv.Update(ctx, leaseKey, b, l.rev)
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return rev, err
+	}
+	cur, curRev, rerr := readLease(ctx, l.kv)
+	if rerr != nil || cur.Holder != l.holder || curRev == 0 {
+		return 0, err
+	}
+	l.rev = curRev
+	return l.kv.Update(ctx, leaseKey, b, l.rev)
 }
 
 // keep renews the lease every third of its TTL until ctx is done. When the
@@ -142,8 +159,7 @@ func (l *lease) keep(ctx context.Context, lost func(error)) {
 func (l *lease) release(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, _ := json.Marshal(leaseValue{Holder: l.holder})
-	if _, err := l.kv.Update(ctx, leaseKey, b, l.rev); err != nil {
+	if _, err := l.write(ctx, leaseValue{Holder: l.holder}); err != nil {
 		l.log.Debug("sync lease not released; it lapses by itself", "error", err)
 	}
 }

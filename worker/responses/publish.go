@@ -49,6 +49,8 @@ type tail struct {
 
 func (p *pass) readTail(ctx context.Context) (tail, error) {
 	subject := p.s.cfg.Names.ResponsesSubject()
+	ctx, cancel := context.WithTimeout(ctx, p.s.cfg.publishTimeout)
+	defer cancel()
 	m, err := p.stream.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return tail{}, nil
@@ -79,10 +81,12 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 
 	b := p.backoff()
 	for {
-		ack, err := s.js.PublishMsg(ctx, msg,
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.publishTimeout)
+		ack, err := s.js.PublishMsg(pctx, msg,
 			jetstream.WithMsgID(id),
 			jetstream.WithExpectStream(s.cfg.Names.ResponsesStream()),
 			jetstream.WithExpectLastSequencePerSubject(p.lastSeq))
+		cancel()
 		if err == nil {
 			if ack.Duplicate {
 				s.log.Warn("response already in the stream under its message id; not published again",

@@ -16,10 +16,11 @@ const (
 	leaseKey = "lease"
 )
 
-// errStateChanged means the state key moved on since it was read: another
-// poller stored a cursor or an operator reset the sync. The pass that sees
-// it stops without storing anything.
-var errStateChanged = errors.New("responses: sync state changed under this pass (reset or another poller)")
+// ErrStateChanged is returned by Once when the state key moved on since the
+// pass read it: an operator reset the sync, or another poller stored a
+// cursor. The pass stopped without storing anything; the next one starts
+// from the new state.
+var ErrStateChanged = errors.New("responses: sync state changed under this pass (reset or another poller)")
 
 // storedState is the value of the state key, written only with
 // compare-and-set.
@@ -54,7 +55,7 @@ func loadState(ctx context.Context, kv jetstream.KeyValue) (storedState, uint64,
 }
 
 // putState stores st if the key is still at rev (0: still absent) and
-// returns the new revision. A conflict is errStateChanged.
+// returns the new revision. A conflict is ErrStateChanged.
 func putState(ctx context.Context, kv jetstream.KeyValue, st storedState, rev uint64) (uint64, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -66,7 +67,7 @@ func putState(ctx context.Context, kv jetstream.KeyValue, st storedState, rev ui
 		rev, err = kv.Update(ctx, stateKey, b, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, errStateChanged
+		return 0, ErrStateChanged
 	}
 	if err != nil {
 		return 0, fmt.Errorf("responses: store sync state: %w", err)
@@ -120,7 +121,7 @@ func Reset(ctx context.Context, kv jetstream.KeyValue) error {
 		st.Cursor, st.LastNumber = "", 0
 		st.Resets++
 		_, err = putState(ctx, kv, st, rev)
-		if !errors.Is(err, errStateChanged) {
+		if !errors.Is(err, ErrStateChanged) {
 			return err
 		}
 		// A poller stored its cursor in between: read again.

@@ -43,8 +43,8 @@ type Config struct {
 	// LeaseTTL is how long the poller's lease lasts without renewal; it is
 	// renewed every third of it. 0 means DefaultLeaseTTL.
 	LeaseTTL time.Duration
-	// Replica names the lease holder; "" means hostname, pid and a random
-	// suffix.
+	// Replica names the lease holder and must be unique among running
+	// Syncs; "" means hostname, pid and a random suffix.
 	Replica string
 	// MaxElapsed is the retry budget of one API page request or one
 	// publish (CG_RETRY_MAX_ELAPSED); 0 means DefaultMaxElapsed.
@@ -58,9 +58,13 @@ type Config struct {
 
 	// retryInitial is the first backoff interval; tests shorten it.
 	retryInitial time.Duration
-	// afterPublish, when set, is called after each acknowledged publish;
-	// tests use it to stop a pass between a publish and its cursor store.
-	afterPublish func(number int64)
+	// publishTimeout bounds one publish and one tail read, so a lost
+	// acknowledgement costs seconds even under a long-lived context.
+	publishTimeout time.Duration
+	// afterPublish, when set, is called with the pass's context after each
+	// acknowledged publish; tests use it to stop a pass between a publish
+	// and its cursor store.
+	afterPublish func(ctx context.Context, number int64)
 }
 
 // Hooks are optional callbacks for metrics. They are called from the
@@ -115,6 +119,9 @@ func New(client *cgapi.Client, js jetstream.JetStream, kv jetstream.KeyValue, cf
 	}
 	if cfg.retryInitial <= 0 {
 		cfg.retryInitial = time.Second
+	}
+	if cfg.publishTimeout <= 0 {
+		cfg.publishTimeout = 5 * time.Second
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = replicaID()
@@ -213,12 +220,6 @@ func (s *Sync) Once(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	// Writes after the pass (error record, lease release) must happen even
-	// when ctx was cancelled, so a shutdown leaves no stale lease behind.
-	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancelAfter()
-	defer l.release(after)
-
 	passCtx, cancel := context.WithCancelCause(ctx)
 	kept := make(chan struct{})
 	go func() {
@@ -230,6 +231,12 @@ func (s *Sync) Once(ctx context.Context) (res Result, err error) {
 	cancel(nil)
 	<-kept
 
+	// Writes after the pass (error record, lease release) must happen even
+	// when ctx was cancelled, so a shutdown leaves no stale lease behind.
+	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelAfter()
+	defer l.release(after)
+
 	if err == nil {
 		return res, nil
 	}
@@ -239,9 +246,14 @@ func (s *Sync) Once(ctx context.Context) (res Result, err error) {
 	if cause := context.Cause(passCtx); errors.Is(cause, ErrLeaseLost) {
 		err = cause
 	}
-	s.log.Error("responses sync pass failed", "error", err, "cursor", res.Cursor,
+	level := slog.LevelError
+	if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrStateChanged) || errors.Is(err, ErrConcurrentWriter) {
+		// Another writer's doing: this pass stepped aside, nothing is wrong.
+		level = slog.LevelWarn
+	}
+	s.log.Log(ctx, level, "responses sync pass failed", "error", err, "cursor", res.Cursor,
 		"published", res.Published, "skipped", res.Skipped)
-	if !errors.Is(err, ErrLeaseLost) && !errors.Is(err, errStateChanged) {
+	if !errors.Is(err, ErrLeaseLost) && !errors.Is(err, ErrStateChanged) {
 		p.recordFailure(after, err)
 	}
 	return res, err
@@ -280,6 +292,15 @@ func (p *pass) run(ctx context.Context) error {
 	}
 	p.lastSeq = t.seq
 	p.lastNumber = p.st.LastNumber
+	if t.ours && t.gen > p.st.Resets {
+		// The state is behind the stream: the bucket was recreated or its
+		// state key deleted. The stream is the record of what was
+		// published, so carry on its generation rather than publish
+		// everything again.
+		s.log.Warn("sync state is behind the responses stream; continuing from the stream's last message",
+			"state_generation", p.st.Resets, "stream_generation", t.gen, "last_number", t.number)
+		p.st.Resets, p.st.LastNumber = t.gen, 0
+	}
 	if t.ours && t.gen == p.st.Resets && t.number > p.lastNumber {
 		// A previous pass published past its last stored cursor (it
 		// crashed, or lost its lease, before the store).
@@ -361,7 +382,8 @@ func (p *pass) page(ctx context.Context, cursor string) (next string, more bool,
 		dup, err := p.publish(ctx, raw, n)
 		if err != nil {
 			p.res.Published += published
-			p.res.Skipped += skipped
+			p.res.Skipped += skipped + dups
+			p.res.Duplicates += dups
 			return "", false, err
 		}
 		if dup {
@@ -372,7 +394,7 @@ func (p *pass) page(ctx context.Context, cursor string) (next string, more bool,
 		}
 		p.lastNumber = n
 		if p.s.cfg.afterPublish != nil {
-			p.s.cfg.afterPublish(n)
+			p.s.cfg.afterPublish(ctx, n)
 		}
 	}
 	p.res.Published += published

@@ -1,0 +1,174 @@
+package deadletter_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/queue/deadletter"
+)
+
+func TestBuildHeaders(t *testing.T) {
+	t.Parallel()
+	stored := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC)
+	failed := time.Date(2024, 5, 1, 12, 3, 4, 0, time.FixedZone("x", 3600))
+	body := []byte("{\"account\": \"ACME\", \"n\": 1.50}\n")
+	header := nats.Header{
+		"Nats-Msg-Id":                 {"producer-7"},
+		"nats-expected-last-sequence": {"3"},
+		"NATS-Rollup":                 {"sub"},
+		"Nats-TTL":                    {"1h"},
+		"traceparent":                 {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		"CG-Configuration":            {"acct-cfg"},
+		"X-Custom":                    {"one", "two"},
+		"cg-error-kind":               {"stale from an earlier life"},
+		"CG-Original-Seq":             {"999"},
+	}
+	meta := &jetstream.MsgMetadata{
+		Sequence:     jetstream.SequencePair{Stream: 42, Consumer: 7},
+		NumDelivered: 3,
+		Timestamp:    stored,
+		Stream:       "ACME_EVENTS",
+	}
+	info := deadletter.Info{
+		Kind:       "activity",
+		ErrorKind:  deadletter.ErrorKindAPI422,
+		Error:      "The given data was invalid.\nSecond line",
+		Errors:     map[string][]string{"contact": {"The selected contact is invalid."}},
+		HTTPStatus: 422,
+		Reference:  "cgw-abc",
+		HappenedAt: "2024-05-01 12:00:00",
+		FailedAt:   failed,
+	}
+	msg, id := deadletter.Build(queue.NewNames("acme"), "acme.events.activity", header, body, meta, info)
+
+	if id != fmt.Sprintf("cg-dlq-ACME_EVENTS-42-%d", stored.UnixNano()) {
+		t.Errorf("msg id = %s", id)
+	}
+	if msg.Subject != "acme.dlq.activity" {
+		t.Errorf("subject = %s", msg.Subject)
+	}
+	if string(msg.Data) != string(body) {
+		t.Errorf("body changed: %q", msg.Data)
+	}
+	for k := range msg.Header {
+		if strings.HasPrefix(strings.ToLower(k), "nats-") {
+			t.Errorf("kept control header %s", k)
+		}
+	}
+	want := map[string]string{
+		"traceparent":         header["traceparent"][0],
+		"CG-Configuration":    "acct-cfg",
+		"CG-Error-Kind":       "api-422",
+		"CG-Error":            "The given data was invalid. Second line",
+		"CG-Errors":           `{"contact":["The selected contact is invalid."]}`,
+		"CG-HTTP-Status":      "422",
+		"CG-Original-Subject": "acme.events.activity",
+		"CG-Original-Stream":  "ACME_EVENTS",
+		"CG-Original-Seq":     "42",
+		"CG-Original-Msg-Id":  "producer-7",
+		"CG-Reference":        "cgw-abc",
+		"CG-Happened-At":      "2024-05-01 12:00:00",
+		"CG-Attempts":         "3",
+		"CG-Failed-At":        "2024-05-01T11:03:04Z",
+	}
+	for k, v := range want {
+		if got := msg.Header[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if got := msg.Header["X-Custom"]; len(got) != 2 || got[0] != "one" || got[1] != "two" {
+		t.Errorf("X-Custom = %q", got)
+	}
+	if len(msg.Header) != len(want)+1 {
+		t.Errorf("headers = %v", msg.Header)
+	}
+	// The original's header map is untouched.
+	if len(header) != 9 || header.Get("Nats-Msg-Id") != "producer-7" {
+		t.Errorf("original header changed: %v", header)
+	}
+
+	// Without the optional values their headers are left out.
+	msg, _ = deadletter.Build(queue.NewNames(""), "cg.events.contact", nil, []byte("x"), meta, deadletter.Info{ErrorKind: "malformed", Error: "not JSON"})
+	for _, k := range []string{"CG-HTTP-Status", "CG-Original-Msg-Id", "CG-Reference", "CG-Happened-At"} {
+		if _, ok := msg.Header[k]; ok {
+			t.Errorf("%s set without a value", k)
+		}
+	}
+	if msg.Subject != "cg.dlq.contact" || msg.Header.Get("CG-Errors") != "{}" || msg.Header.Get("CG-Attempts") != "3" {
+		t.Errorf("derived kind/errors/attempts: %s %v", msg.Subject, msg.Header)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	t.Parallel()
+	if got := deadletter.OneLine(" a\nb\r\nc\td\x00 ", 100); got != "a b c d" {
+		t.Errorf("OneLine = %q", got)
+	}
+	long := strings.Repeat("é", 2000)
+	got := deadletter.OneLine(long, deadletter.MaxErrorBytes)
+	if len(got) > deadletter.MaxErrorBytes || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "éé") {
+		t.Errorf("cut to %d bytes: %q...", len(got), got[:10])
+	}
+}
+
+func TestEncodeErrorsCap(t *testing.T) {
+	t.Parallel()
+	many := map[string][]string{}
+	total := 0
+	for i := range 200 {
+		k := fmt.Sprintf("field_%03d", i)
+		for j := range 3 {
+			many[k] = append(many[k], fmt.Sprintf("The %s field must be <valid> & %d %s", k, j, strings.Repeat("x", 30)))
+			total++
+		}
+	}
+	huge := map[string][]string{"a": {strings.Repeat("y", 10000)}, "b": {"short"}}
+	quotes := map[string][]string{}
+	for i := range 300 {
+		quotes[fmt.Sprintf("\"%d\"\n", i)] = []string{strings.Repeat("\"\\\u0001", 20)}
+	}
+	for name, errs := range map[string]map[string][]string{"many": many, "huge": huge, "quotes": quotes} {
+		got := deadletter.EncodeErrors(errs, deadletter.MaxErrorsBytes)
+		if len(got) > deadletter.MaxErrorsBytes {
+			t.Errorf("%s: %d bytes", name, len(got))
+		}
+		var back map[string][]string
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Fatalf("%s: invalid JSON: %v\n%s", name, err, got)
+		}
+		note := back["_truncated"]
+		if len(note) != 1 || !strings.HasPrefix(note[0], "CG-Errors was cut to 4096 bytes") {
+			t.Errorf("%s: note = %q", name, note)
+		}
+		if len(back) < 2 {
+			t.Errorf("%s: nothing kept", name)
+		}
+		if strings.Contains(got, `\u003c`) {
+			t.Errorf("%s: HTML-escaped", name)
+		}
+	}
+	// The count is exact.
+	got := deadletter.EncodeErrors(many, deadletter.MaxErrorsBytes)
+	var back map[string][]string
+	_ = json.Unmarshal([]byte(got), &back)
+	kept := 0
+	for k, v := range back {
+		if k != "_truncated" {
+			kept += len(v)
+		}
+	}
+	if want := fmt.Sprintf("; %d more messages", total-kept); !strings.HasSuffix(back["_truncated"][0], want) {
+		t.Errorf("note %q, want suffix %q", back["_truncated"][0], want)
+	}
+	// Small ones are left as they are.
+	if got := deadletter.EncodeErrors(map[string][]string{"b": {"2"}, "a": {"1"}}, 4096); got != `{"a":["1"],"b":["2"]}` {
+		t.Errorf("small = %s", got)
+	}
+}

@@ -1,0 +1,12 @@
+// Package queue is cgworker's side of NATS: the connection (Connect, with
+// infinite reconnects and logged state changes), the streams, consumers
+// and key-value bucket of CONTRACT.md section 3 (EnsureStreams,
+// EnsureConsumer, EnsureSyncBucket: created when missing, never modified),
+// the names derived from the subject prefix (Names), acknowledged
+// publishing (Publish, PublishStream) and trace context in message headers
+// (HeaderCarrier).
+//
+// Subpackages: deadletter builds dead letters and implements `cgworker
+// dlq`; embedded runs a nats-server in the process for `cgworker dev`;
+// natstest starts one for a test.
+package queue

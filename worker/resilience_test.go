@@ -1,0 +1,152 @@
+package worker_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker"
+)
+
+func activity(i int) string {
+	return `{"account":"ACME","type":"T","source":"S","additional_information_object":{"n":` + strconv.Itoa(i) + `}}`
+}
+
+// publishRetrying publishes with a message id, retrying through a NATS
+// restart; the id makes retries safe.
+func (w *world) publishRetrying(js jetstream.JetStream, kind schemas.Kind, body, id string) {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		msg := nats.NewMsg(w.names.EventSubject(kind))
+		msg.Data = []byte(body)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Errorf("publish %s: %v", id, err)
+			return
+		}
+	}
+}
+
+func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{Latency: 5 * time.Millisecond})
+	w.start(nil, testConfig())
+	const n = 300
+	pub := w.connect()
+	pjs := mustJS(t, pub)
+	for i := range n {
+		if i == n/2 {
+			w.ns.Restart(t)
+		}
+		w.publishRetrying(pjs, schemas.Activity, activity(i), "restart-"+strconv.Itoa(i))
+	}
+	waitFor(t, 60*time.Second, "every event delivered", func() bool { return w.emu.ActivityCount() == n })
+	waitFor(t, 20*time.Second, "consumer settled", func() bool { return w.consumerSettled(schemas.Activity) })
+	if got := w.emu.ActivityCount(); got != n {
+		t.Fatalf("%d activities, want %d (no duplicates)", got, n)
+	}
+	if dl := len(w.deadLetters()); dl != 0 {
+		t.Fatalf("%d dead letters", dl)
+	}
+}
+
+func TestReplicaKilledAbruptlyOtherDeliversItsMessages(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{Latency: 100 * time.Millisecond})
+	cfg := testConfig()
+	cfg.Concurrency = 8
+	ncA, ncB := w.connect(), w.connect()
+	a := w.start(ncA, cfg)
+
+	const n = 120
+	for i := range n {
+		w.publish(schemas.Activity, activity(i), map[string]string{"Nats-Msg-Id": "kill-" + strconv.Itoa(i)})
+	}
+	waitFor(t, 10*time.Second, "replica A working", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 4 })
+	ncA.Close() // the replica dies: no more acks, its messages held
+	a.cancel()
+	b := w.start(ncB, cfg)
+
+	waitFor(t, 60*time.Second, "every event delivered", func() bool { return w.emu.ActivityCount() == n })
+	waitFor(t, 20*time.Second, "consumer settled", func() bool { return w.consumerSettled(schemas.Activity) })
+	if got := w.emu.ActivityCount(); got != n {
+		t.Fatalf("%d activities, want %d: duplicates or losses", got, n)
+	}
+	if len(b.outcomes()) == 0 {
+		t.Fatal("replica B delivered nothing")
+	}
+}
+
+func TestShutdownDrainsAndHandsBack(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{Latency: 400 * time.Millisecond})
+	cfg := testConfig()
+	cfg.Concurrency = 4
+	cfg.AckWait = 30 * time.Second // a message not handed back would stay stuck for 30s
+	r := w.start(nil, cfg)
+	const n = 20
+	for i := range n {
+		w.publish(schemas.Activity, activity(i), nil)
+	}
+	waitFor(t, 10*time.Second, "PUTs in flight", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 1 })
+	start := time.Now()
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %s", took)
+	}
+	// PUTs in flight finished and were acknowledged.
+	acked := 0
+	for _, s := range r.outcomes() {
+		if s.Action == worker.Ack {
+			acked++
+		}
+	}
+	if acked == 0 {
+		t.Error("no PUT in flight was allowed to finish")
+	}
+	// The rest went back to the stream at once: a new replica delivers
+	// them well within the 30s ack wait that a message not handed back
+	// would sit out. (NumAckPending cannot tell: a nak'd message counts
+	// as pending acknowledgement until it is delivered again.)
+	w.emu.SetLatency(0)
+	w.start(nil, cfg)
+	waitFor(t, 10*time.Second, "the rest delivered", func() bool { return w.emu.ActivityCount() == n })
+}
+
+func TestShutdownInterruptsBackoff(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{})
+	cfg := testConfig()
+	cfg.RetryMaxElapsed = time.Minute
+	cfg.RetryInitialInterval = 10 * time.Second // a long wait that shutdown must cut short
+	cfg.RetryMaxInterval = 10 * time.Second
+	r := w.start(nil, cfg)
+	w.emu.SetOutage(true)
+	seq := w.publish(schemas.Activity, activity(1), nil)
+	waitFor(t, 5*time.Second, "first failed attempt", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 1 })
+	start := time.Now()
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("shutdown waited %s for a backoff", took)
+	}
+	got := r.settledOf(seq)
+	if len(got) != 1 || got[0].Action != worker.HandBack {
+		t.Fatalf("outcomes %+v, want one hand-back", got)
+	}
+}
