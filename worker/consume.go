@@ -241,6 +241,7 @@ func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.name", "process"),
 			attribute.String("messaging.operation.type", "process"),
 			attribute.String("messaging.destination.name", m.Subject()),
 			attribute.String("messaging.consumer.group.name", meta.Consumer),

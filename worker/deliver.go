@@ -34,8 +34,11 @@ func (w *Worker) put(ctx context.Context, req request) error {
 func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 	var bo *backoff.ExponentialBackOff
 	start := time.Now()
+	// PUTs follow putCtx (abandoned only when shutdown runs out of time)
+	// but carry the message's span, so traceparent reaches the API.
+	putCtx := trace.ContextWithSpan(w.putCtx, trace.SpanFromContext(ctx))
 	for attempt := 1; ; attempt++ {
-		err := w.put(w.putCtx, req)
+		err := w.put(putCtx, req)
 		if err == nil {
 			w.health.setAPI(nil)
 			return Outcome{Action: Ack}
@@ -75,7 +78,7 @@ func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 		if bo == nil {
 			bo = w.newBackoff()
 		}
-		w.cfg.Logger.Debug("retrying API call", "kind", req.kind, "seq", h.seq, "attempt", attempt, "error", err)
+		w.cfg.Logger.DebugContext(ctx, "retrying API call", "kind", req.kind, "seq", h.seq, "attempt", attempt, "error", err)
 		if o, done := w.wait(ctx, h, bo, start, retryAfter, reasonOf(err)); done {
 			o.Err = err
 			return o

@@ -54,7 +54,11 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of CustomerGauge API calls, by endpoint and status class."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-	return m, errors.Join(errs[:]...)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	m.inFlight.Add(context.Background(), 0) // present from the start, for dashboards
+	return m, nil
 }
 
 // observeConsumers publishes the consumers' pending and ack-pending counts

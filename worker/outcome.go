@@ -79,22 +79,22 @@ func (w *Worker) settle(ctx context.Context, h *held, req request, o Outcome) {
 	case DeadLetter:
 		if err = w.publishDeadLetter(ctx, h, req, o); err != nil {
 			// Not stored: keep the message and try again later.
-			log.Warn("dead letter not stored; message handed back", "kind", h.kind, "seq", h.seq, "error", err)
+			log.WarnContext(ctx, "dead letter not stored; message handed back", "kind", h.kind, "seq", h.seq, "error", err)
 			o = Outcome{Action: Retry, Delay: w.cfg.RetryInitialInterval * 4, Reason: "dead-letter-publish"}
 			err = m.NakWithDelay(o.Delay)
 			break
 		}
-		log.Info("dead-lettered", "kind", h.kind, "seq", h.seq, "error_kind", o.ErrorKind, "error", errText(o.Err), "attempts", h.delivered)
+		log.InfoContext(ctx, "dead-lettered", "kind", h.kind, "seq", h.seq, "error_kind", o.ErrorKind, "error", errText(o.Err), "attempts", h.delivered)
 		err = m.Ack()
 	case Retry:
-		log.Warn("retry budget spent; message handed back to JetStream", "kind", h.kind, "seq", h.seq, "delay", o.Delay, "reason", o.Reason, "error", errText(o.Err))
+		log.WarnContext(ctx, "retry budget spent; message handed back to JetStream", "kind", h.kind, "seq", h.seq, "delay", o.Delay, "reason", o.Reason, "error", errText(o.Err))
 		err = m.NakWithDelay(o.Delay)
 	case HandBack:
 		err = m.Nak()
 	}
 	if err != nil {
 		// The server redelivers after the ack wait: nothing is lost.
-		log.Warn("settling message failed", "kind", h.kind, "seq", h.seq, "action", o.Action.String(), "error", err)
+		log.WarnContext(ctx, "settling message failed", "kind", h.kind, "seq", h.seq, "action", o.Action.String(), "error", err)
 	}
 	if o.Action == Ack || o.Action == DeadLetter {
 		w.forgetContact(h)
@@ -112,6 +112,7 @@ func (w *Worker) publishDeadLetter(ctx context.Context, h *held, req request, o 
 	ctx, span := w.tracer.Start(ctx, "deadletter publish", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.name", "send"),
 			attribute.String("messaging.operation.type", "send"),
 			attribute.String("messaging.destination.name", w.cfg.Names.DLQSubject(h.kind)),
 			attribute.String("cgworker.error_kind", o.ErrorKind),

@@ -150,7 +150,7 @@ func (c *config) worker(log *slog.Logger) worker.Config {
 		Concurrency:          c.intRange("CG_CONCURRENCY", 1, 100000),
 		AckWait:              c.positiveDuration("CG_ACK_WAIT"),
 		RetryMaxElapsed:      c.positiveDuration("CG_RETRY_MAX_ELAPSED"),
-		ContactWait:          c.duration("CG_CONTACT_WAIT"),
+		ContactWait:          c.positiveDuration("CG_CONTACT_WAIT"),
 		ShutdownTimeout:      c.positiveDuration("CG_SHUTDOWN_TIMEOUT"),
 		Logger:               log,
 	}

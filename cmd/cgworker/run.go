@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/queue"
@@ -54,22 +53,12 @@ func (c *config) sync(log *slog.Logger, names queue.Names) responses.Config {
 
 func runCmd(ctx context.Context, args []string, e env) error {
 	fs := newFlags("run", e)
-	consume := fs.Bool("consume", true, "consume events ($CG_CONSUME)")
-	syncOn := fs.Bool("sync", true, "run the responses sync ($CG_SYNC)")
 	c := newConfig(fs, e.lookupEnv, runSettings...)
-	delete(c.flags, "CG_CONSUME") // registered above as booleans
-	delete(c.flags, "CG_SYNC")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log := c.logger(e.stderr)
 	rc := runConfig{consume: c.boolean("CG_CONSUME"), syncOn: c.boolean("CG_SYNC")}
-	if isFlagSet(fs, "consume") {
-		rc.consume = *consume
-	}
-	if isFlagSet(fs, "sync") {
-		rc.syncOn = *syncOn
-	}
 	rc.nats = c.nats(log)
 	rc.api = c.api()
 	rc.worker = c.worker(log)
@@ -117,9 +106,10 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		return err
 	}
 
-	rc.api.Transport = otelhttp.NewTransport(rc.api.Transport,
-		otelhttp.WithTracerProvider(tel.TracerProvider),
-		otelhttp.WithMeterProvider(tel.MeterProvider))
+	if rc.api.Transport == nil {
+		rc.api.Transport = cgapi.NewTransport() // otelhttp's default would be http.DefaultTransport's 2 idle conns per host
+	}
+	rc.api.Transport = telemetry.HTTPTransport(rc.api.Transport, tel.TracerProvider, tel.MeterProvider)
 	client, err := cgapi.New(rc.api)
 	if err != nil {
 		return &settingError{msg: err.Error()}

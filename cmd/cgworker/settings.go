@@ -95,10 +95,24 @@ func newConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool), envs ...
 		if s.def != "" {
 			def += " or " + s.def
 		}
-		c.flags[env] = fs.String(flagName(env), "", s.usage+" (default "+def+")")
+		v := new(string)
+		if s.def == "true" || s.def == "false" {
+			fs.Var((*boolString)(v), flagName(env), s.usage+" (default "+def+")")
+		} else {
+			fs.StringVar(v, flagName(env), "", s.usage+" (default "+def+")")
+		}
+		c.flags[env] = v
 	}
 	return c
 }
+
+// boolString is a string flag that may be given alone (--consume) like a
+// boolean one; the value is checked where it is read.
+type boolString string
+
+func (b *boolString) String() string     { return string(*b) }
+func (b *boolString) Set(v string) error { *b = boolString(v); return nil }
+func (b *boolString) IsBoolFlag() bool   { return true }
 
 // raw is the flag when given, else the variable when set (even to ""),
 // else the default.

@@ -110,6 +110,10 @@ func publishCmd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	// Publishing before any worker ran must not fail for want of a stream.
+	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: names, AckWait: queue.DefaultAckWait}); err != nil {
+		return err
+	}
 	n, err := queue.PublishStream(ctx, js, names.EventSubject(kind), r, e.stderr)
 	fmt.Fprintf(e.stdout, "published %d\n", n)
 	return err

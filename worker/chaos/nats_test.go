@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
 )
@@ -55,24 +56,27 @@ func TestNATSRestart(t *testing.T) {
 // replicas get all three URLs.
 func TestClusterNodeRestart(t *testing.T) {
 	chaosTest(t)
-	t0 := time.Now()
 	c := newCluster(t, 3)
-	t.Log("cluster up", time.Since(t0))
 	api := cgapitest.NewServer(t, cgapitest.Options{Latency: 20 * time.Millisecond, NoRequestLog: true})
 	js := connect(t, c.urls())
 	ensureStreams(t, js, 3)
-	t.Log("streams", time.Since(t0))
+	waitStreamsCurrent(t, js)
 
 	all := newBatch("cluster").activities(1000).accounts(100).contacts(100).
 		schemaInvalid(80).malformed(40).shuffled()
 	first, second := all[:len(all)/2], all[len(all)/2:]
 	seqs := publish(t, js, first)
 
+	// Replicas start one after the other, as in a rolling deployment: a
+	// replica whose start-up JetStream calls time out exits 1 for its
+	// orchestrator to restart it, and three race-instrumented servers on
+	// two cores are slow enough for that while a peer creates consumers.
 	env := workerEnv(c.urls(), api)
 	a := start(t, "replica-a", env, "run")
+	a.waitReady()
 	b := start(t, "replica-b", env, "run")
+	b.waitReady()
 	progress(t, api, 200, a, b)
-	t.Log("progress", time.Since(t0))
 	waitRest := publishInBackground(t, js, second)
 
 	// The victim is the node of the activity consumer: the worker creates
@@ -117,7 +121,6 @@ func TestClusterNodeRestart(t *testing.T) {
 	}
 
 	waitSettled(t, 120*time.Second, js, api, all)
-	t.Log("settled", time.Since(t0))
 	verify(t, js, api, all, seqs)
 	for _, p := range []*proc{a, b} {
 		if !p.running() {
@@ -265,4 +268,29 @@ func (c *cluster) start(t *testing.T, nd *clusterNode) {
 	eventually(t, 30*time.Second, nd.name+" current", func() (bool, string) {
 		return nd.srv.JetStreamIsCurrent(), "catching up"
 	})
+}
+
+// waitStreamsCurrent waits until every stream of the worker has a leader
+// and all its replicas are current.
+func waitStreamsCurrent(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx := t.Context()
+	for _, name := range []string{names.EventsStream(), names.DLQStream(), names.ResponsesStream()} {
+		eventually(t, 30*time.Second, name+" replicas current", func() (bool, string) {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				return false, err.Error()
+			}
+			info, err := s.Info(ctx)
+			if err != nil || info.Cluster == nil {
+				return false, fmt.Sprint("stream info: ", err)
+			}
+			for _, p := range info.Cluster.Replicas {
+				if !p.Current || p.Offline {
+					return false, p.Name + " not current"
+				}
+			}
+			return info.Cluster.Leader != "", fmt.Sprintf("leader %q", info.Cluster.Leader)
+		})
+	}
 }

@@ -314,7 +314,7 @@ func TestSpansAndTraceContext(t *testing.T) {
 
 func TestConcurrentSyncsPublishOnce(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1500, 0)
+	w := setup(t, 800, 0)
 	ctx := testContext(t)
 	syncs := []*Sync{w.newSync(Config{}), w.newSync(Config{}), w.newSync(Config{})}
 	var wg sync.WaitGroup
@@ -349,7 +349,7 @@ func TestConcurrentSyncsPublishOnce(t *testing.T) {
 // sequence and the skip rule alone must keep the stream exactly once.
 func TestWritersWithoutSharedLease(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1000, 0)
+	w := setup(t, 600, 0)
 	ctx := testContext(t)
 	var syncs []*Sync
 	for i := range 3 {
@@ -391,12 +391,12 @@ func TestWritersWithoutSharedLease(t *testing.T) {
 // short to help. A fresh Sync must publish the rest, no gap, no duplicate.
 func TestCrashBetweenPublishAndCursorStore(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1200, 100*time.Millisecond)
+	w := setup(t, 700, 100*time.Millisecond)
 	crashCtx, crash := context.WithCancel(testContext(t))
 	defer crash()
 	published := 0
-	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
-		if published++; published == 700 {
+	s := w.newSync(Config{PerPage: 200, afterPublish: func(context.Context, int64) {
+		if published++; published == 300 {
 			crash()
 		}
 	}})
@@ -408,10 +408,10 @@ func TestCrashBetweenPublishAndCursorStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Cursor != "500" || st.LastNumber != 1500 {
+	if st.Cursor != "200" || st.LastNumber != 1200 {
 		t.Fatalf("after the crash: %+v; want page 1's cursor", st)
 	}
-	checkNumbers(t, w.messages(), 700)
+	checkNumbers(t, w.messages(), 300)
 
 	res, err := w.newSync(Config{}).Once(ctx)
 	if err != nil {
@@ -419,7 +419,7 @@ func TestCrashBetweenPublishAndCursorStore(t *testing.T) {
 	}
 	// The 200 of page 2 already out were skipped by the number rule, not
 	// swallowed as duplicates.
-	if res.Skipped != 200 || res.Duplicates != 0 || res.Published != 500 {
+	if res.Skipped != 100 || res.Duplicates != 0 || res.Published != 400 {
 		t.Fatalf("resumed pass %+v", res)
 	}
 	w.checkExactlyOnce(w.messages(), 0)
@@ -427,7 +427,7 @@ func TestCrashBetweenPublishAndCursorStore(t *testing.T) {
 
 func TestMissingCursorNextKeepsCursor(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1000, 0)
+	w := setup(t, 400, 0)
 	ctx := testContext(t)
 	s := w.newSync(Config{})
 	if _, err := s.Once(ctx); err != nil {
@@ -439,21 +439,21 @@ func TestMissingCursorNextKeepsCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Published != 300 || res.Cursor != "1000" {
+	if res.Published != 300 || res.Cursor != "400" {
 		t.Fatalf("pass without cursor.next %+v", res)
 	}
 	w.emu.SetCursorMode(cgapitest.CursorNull)
-	if res, err := s.Once(ctx); err != nil || res.Published != 0 || res.Skipped != 300 || res.Cursor != "1000" {
+	if res, err := s.Once(ctx); err != nil || res.Published != 0 || res.Skipped != 300 || res.Cursor != "400" {
 		t.Fatalf("pass with null cursor.next %+v, %v", res, err)
 	}
 	w.emu.SetCursorMode(cgapitest.CursorString)
 	w.emu.AddResponses(10)
 	res, err = s.Once(ctx)
-	if err != nil || res.Published != 10 || res.Skipped != 300 || res.Cursor != "1310" {
+	if err != nil || res.Published != 10 || res.Skipped != 300 || res.Cursor != "710" {
 		t.Fatalf("pass with cursor.next back %+v, %v", res, err)
 	}
 	st, _ := Status(ctx, w.kv)
-	if st.Cursor != "1310" || st.LastNumber != 2310 {
+	if st.Cursor != "710" || st.LastNumber != 1710 {
 		t.Fatalf("status %+v", st)
 	}
 	w.checkExactlyOnce(w.messages(), 0)
@@ -636,7 +636,7 @@ func (h onLog) WithGroup(string) slog.Handler      { return h }
 
 func TestResetResyncs(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 700, 0)
+	w := setup(t, 400, 0)
 	ctx := testContext(t)
 	s := w.newSync(Config{})
 	if _, err := s.Once(ctx); err != nil {
@@ -651,14 +651,14 @@ func TestResetResyncs(t *testing.T) {
 			t.Fatalf("status after reset %d: %+v", k, st)
 		}
 		res, err := s.Once(ctx)
-		if err != nil || res.Published != 700 || res.Skipped != 0 {
+		if err != nil || res.Published != 400 || res.Skipped != 0 {
 			t.Fatalf("pass after reset %d: %+v, %v", k, res, err)
 		}
 		msgs := w.messages()
-		if len(msgs) != 700*(k+1) {
+		if len(msgs) != 400*(k+1) {
 			t.Fatalf("%d messages after reset %d", len(msgs), k)
 		}
-		w.checkExactlyOnce(msgs[700*k:], k)
+		w.checkExactlyOnce(msgs[400*k:], k)
 	}
 }
 
@@ -666,7 +666,7 @@ func TestResetResyncs(t *testing.T) {
 // compare against the new generation's numbers, not the old high one.
 func TestResetCrashResume(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1000, 0)
+	w := setup(t, 500, 0)
 	ctx := testContext(t)
 	if _, err := w.newSync(Config{}).Once(ctx); err != nil {
 		t.Fatal(err)
@@ -678,7 +678,7 @@ func TestResetCrashResume(t *testing.T) {
 	defer crash()
 	n := 0
 	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
-		if n++; n == 250 {
+		if n++; n == 150 {
 			crash()
 		}
 	}})
@@ -686,10 +686,10 @@ func TestResetCrashResume(t *testing.T) {
 		t.Fatalf("crashed pass: %v", err)
 	}
 	res, err := w.newSync(Config{}).Once(ctx)
-	if err != nil || res.Published != 750 || res.Skipped != 250 {
+	if err != nil || res.Published != 350 || res.Skipped != 150 {
 		t.Fatalf("resumed pass %+v, %v", res, err)
 	}
-	w.checkExactlyOnce(w.messages()[1000:], 1)
+	w.checkExactlyOnce(w.messages()[500:], 1)
 }
 
 // TestStateLostResumesFromStream: the state key is deleted (a recreated
@@ -724,7 +724,7 @@ func TestStateLostResumesFromStream(t *testing.T) {
 
 func TestLeaseKeepsSecondSyncOut(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1000, 0)
+	w := setup(t, 400, 0)
 	ctx := testContext(t)
 	inside, release := make(chan struct{}), make(chan struct{})
 	first := w.newSync(Config{Replica: "first", afterPublish: func(_ context.Context, n int64) {
@@ -825,11 +825,11 @@ func TestLapsedLeaseTakenOver(t *testing.T) {
 // of a pass; the pass stops at once without storing its page's cursor.
 func TestLeaseLostStopsPass(t *testing.T) {
 	t.Parallel()
-	w := setup(t, 1000, 0)
+	w := setup(t, 400, 0)
 	ctx := testContext(t)
 	stolen := false
-	s := w.newSync(Config{LeaseTTL: 600 * time.Millisecond, afterPublish: func(pctx context.Context, n int64) {
-		if n != firstNumber+600 {
+	s := w.newSync(Config{PerPage: 200, LeaseTTL: 600 * time.Millisecond, afterPublish: func(pctx context.Context, n int64) {
+		if n != firstNumber+300 {
 			return
 		}
 		// Another replica overwrites the lease; wait until the pass sees it.
@@ -851,13 +851,13 @@ func TestLeaseLostStopsPass(t *testing.T) {
 	if !stolen || !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("Once: %v, want ErrLeaseLost", err)
 	}
-	if res.Cursor != "500" {
+	if res.Cursor != "200" {
 		t.Fatalf("result %+v: page 2's cursor must not be stored", res)
 	}
-	if st, _ := Status(ctx, w.kv); st.Cursor != "500" || st.LeaseHolder != "thief" {
+	if st, _ := Status(ctx, w.kv); st.Cursor != "200" || st.LeaseHolder != "thief" {
 		t.Fatalf("status %+v", st)
 	}
-	checkNumbers(t, w.messages(), 601)
+	checkNumbers(t, w.messages(), 301)
 }
 
 func TestRunPollsUntilCancelled(t *testing.T) {

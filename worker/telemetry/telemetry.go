@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,7 +48,7 @@ type Options struct {
 // and baggage propagators, as the otel globals.
 //
 // Spans are exported over OTLP only when OTEL_TRACES_EXPORTER or an OTLP
-// endpoint is set. Otherwise the tracer provider creates no recording
+// endpoint is set, and OTEL_SDK_DISABLED is not true. Otherwise the tracer provider creates no recording
 // spans at all, which costs next to nothing, yet a message's trace context
 // still flows into the API call: a non-recording span carries its parent's
 // context. Metrics are always served at /metrics and, when configured, also
@@ -76,7 +77,10 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		return nil, err
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(prom)}
-	if exporting(lookup, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+	// OTEL_SDK_DISABLED turns off OTLP export and span recording; /metrics
+	// is ours (CONTRACT.md section 2) and stays.
+	disabled := sdkDisabled(lookup)
+	if !disabled && exporting(lookup, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
 			return nil, err
@@ -89,7 +93,7 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	t.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	// Traces.
-	if exporting(lookup, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+	if !disabled && exporting(lookup, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
 			return nil, err
@@ -120,6 +124,13 @@ func exporting(lookup func(string) (string, bool), exporterVar, signalEndpoint s
 		}
 	}
 	return false
+}
+
+// sdkDisabled reports OTEL_SDK_DISABLED=true (any case), as the
+// OpenTelemetry specification defines it.
+func sdkDisabled(lookup func(string) (string, bool)) bool {
+	v, _ := lookup("OTEL_SDK_DISABLED")
+	return strings.EqualFold(strings.TrimSpace(v), "true")
 }
 
 // Shutdown flushes and stops the exporters.

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/queue/natstest"
+)
+
+// lockedBuffer is a bytes.Buffer safe to read while a command writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// invocation runs the CLI in-process with the given environment only.
+type invocation struct {
+	code           int
+	stdout, stderr *lockedBuffer
+}
+
+func runCLI(ctx context.Context, vars map[string]string, stdin string, args ...string) invocation {
+	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	e := env{
+		stdin:  strings.NewReader(stdin),
+		stdout: inv.stdout,
+		stderr: inv.stderr,
+		lookupEnv: func(k string) (string, bool) {
+			v, ok := vars[k]
+			return v, ok
+		},
+	}
+	inv.code = cli(ctx, args, e)
+	return inv
+}
+
+// apiEnv points the API settings at an emulator.
+func apiEnv(emu *cgapitest.Server, secret string) map[string]string {
+	return map[string]string{
+		"CG_AUTH_URL": emu.URL + cgapitest.TokenPath, "CG_IMPORTS_URL": emu.URL, "CG_API_URL": emu.URL,
+		"CG_CLIENT_ID": "dev", "CG_CLIENT_SECRET": secret,
+	}
+}
+
+func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "contact.json"), []byte(`{"type": "object", "required": 5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"CG_REGION": "eu", "CG_CLIENT_ID": "id", "CG_CLIENT_SECRET": "very-secret-value", "CG_HTTP_ADDR": ""}
+	cases := []struct {
+		name  string
+		vars  map[string]string
+		args  []string
+		wants string
+	}{
+		{"bad duration", map[string]string{"CG_ACK_WAIT": "soon"}, nil, "CG_ACK_WAIT"},
+		{"flag wins and is named", nil, []string{"--ack-wait", "-3s"}, "CG_ACK_WAIT (--ack-wait)"},
+		{"missing client id", map[string]string{"CG_CLIENT_ID": ""}, nil, "CG_CLIENT_ID"},
+		{"unknown region", map[string]string{"CG_REGION": "mars"}, nil, "CG_REGION"},
+		{"no region nor URLs", map[string]string{"CG_REGION": ""}, nil, "CG_REGION"},
+		{"bad URL", map[string]string{"CG_API_URL": "ftp//nope"}, nil, "CG_API_URL"},
+		{"concurrency", map[string]string{"CG_CONCURRENCY": "many"}, nil, "CG_CONCURRENCY"},
+		{"page size", map[string]string{"CG_SYNC_PER_PAGE": "5000"}, nil, "CG_SYNC_PER_PAGE"},
+		{"log level", map[string]string{"LOG_LEVEL": "loud"}, nil, "LOG_LEVEL"},
+		{"broken schema", map[string]string{"CG_SCHEMAS_DIR": dir}, nil, "contact.json"},
+		{"missing secret file", map[string]string{"CG_CLIENT_SECRET_FILE": filepath.Join(dir, "nope")}, nil, "CG_CLIENT_SECRET_FILE"},
+		{"http addr", map[string]string{"CG_HTTP_ADDR": "eighty"}, nil, "CG_HTTP_ADDR"},
+		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{}
+			for k, v := range base {
+				vars[k] = v
+			}
+			for k, v := range c.vars {
+				vars[k] = v
+			}
+			inv := runCLI(context.Background(), vars, "", append([]string{"run"}, c.args...)...)
+			if inv.code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr: %s", inv.code, exitUsage, inv.stderr)
+			}
+			if !strings.Contains(inv.stderr.String(), c.wants) {
+				t.Errorf("stderr %q does not name %q", inv.stderr, c.wants)
+			}
+			if strings.Contains(inv.stderr.String(), "very-secret-value") {
+				t.Error("the secret was printed")
+			}
+		})
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	t.Parallel()
+	if inv := runCLI(context.Background(), nil, "", "frobnicate"); inv.code != exitUsage || !strings.Contains(inv.stderr.String(), "unknown command") {
+		t.Errorf("unknown command: exit %d, %s", inv.code, inv.stderr)
+	}
+	if inv := runCLI(context.Background(), nil, ""); inv.code != exitUsage {
+		t.Errorf("no command: exit %d", inv.code)
+	}
+	inv := runCLI(context.Background(), nil, "", "version")
+	if inv.code != exitOK || !strings.Contains(inv.stdout.String(), "cgworker dev") || !strings.Contains(inv.stdout.String(), "go1.") {
+		t.Errorf("version: exit %d, %q", inv.code, inv.stdout)
+	}
+	if inv := runCLI(context.Background(), nil, "", "validate", "nonsense"); inv.code != exitUsage {
+		t.Errorf("validate with a bad kind: exit %d", inv.code)
+	}
+	if inv := runCLI(context.Background(), nil, "", "sync"); inv.code != exitUsage {
+		t.Errorf("sync without a mode: exit %d", inv.code)
+	}
+	if inv := runCLI(context.Background(), nil, "", "sync", "--reset-cursor"); inv.code != exitUsage || !strings.Contains(inv.stderr.String(), "--yes") {
+		t.Errorf("reset without --yes: exit %d %s", inv.code, inv.stderr)
+	}
+	if inv := runCLI(context.Background(), nil, "", "dlq", "purge"); inv.code != exitUsage || !strings.Contains(inv.stderr.String(), "--yes") {
+		t.Errorf("purge without --yes: exit %d %s", inv.code, inv.stderr)
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	t.Parallel()
+	input := `{"account":"ACME","type":"T","source":"S"}
+{"account":"ACME","source":"S"}
+
+not json
+`
+	inv := runCLI(context.Background(), nil, input, "validate", "activity", "-")
+	if inv.code != exitFailure {
+		t.Fatalf("exit %d, want 1; stderr %s", inv.code, inv.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(inv.stdout.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want one per invalid document: %q", len(lines), inv.stdout)
+	}
+	var first struct {
+		Line      int                 `json:"line"`
+		ErrorKind string              `json:"error_kind"`
+		Errors    map[string][]string `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if first.Line != 2 || first.ErrorKind != "schema" || len(first.Errors["type"]) == 0 {
+		t.Errorf("first report %+v", first)
+	}
+	if !strings.Contains(lines[1], `"line":4`) || !strings.Contains(lines[1], `"malformed"`) {
+		t.Errorf("second report %s", lines[1])
+	}
+	valid := runCLI(context.Background(), nil, `{"Email":"a@example.com"}`, "validate", "contact")
+	if valid.code != exitOK || valid.stdout.String() != "" {
+		t.Errorf("valid contact: exit %d, %q", valid.code, valid.stdout)
+	}
+}
+
+// TestRunEndToEnd runs `cgworker run` in-process against an embedded NATS
+// and the emulator: it delivers, serves health and metrics, keeps the
+// secret out of its logs, and exits 0 on shutdown.
+func TestRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	ns := natstest.NewServer(t)
+	emu := cgapitest.NewServer(t, cgapitest.Options{ClientSecret: "s3cr3t-value", Responses: 30})
+	vars := apiEnv(emu, "s3cr3t-value")
+	vars["NATS_URL"] = ns.URL
+	vars["CG_HTTP_ADDR"] = "127.0.0.1:0"
+	vars["CG_ACCOUNT_CONFIGURATION"] = "account"
+	vars["LOG_LEVEL"] = "debug"
+
+	pub := runCLI(context.Background(), map[string]string{"NATS_URL": ns.URL}, strings.Repeat(`{"account":"ACME","type":"T","source":"S"}`+"\n", 5)+`{"Account Name":"ACME"}`, "publish", "activity")
+	if pub.code != exitOK || strings.TrimSpace(pub.stdout.String()) != "published 6" {
+		t.Fatalf("publish: exit %d, %q %s", pub.code, pub.stdout, pub.stderr)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan invocation, 1)
+	var out invocation
+	go func() { done <- runCLI(ctx, vars, "", "run") }()
+
+	// Five activities, each its own message and so its own derived
+	// reference; the account body on the activity subject is a dead letter.
+	deadline := time.Now().Add(20 * time.Second)
+	for emu.ActivityCount() < 5 {
+		select {
+		case out = <-done:
+			t.Fatalf("run ended early: exit %d\n%s", out.code, out.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d activities delivered, want 5", emu.ActivityCount())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case out = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if out.code != exitOK {
+		t.Fatalf("exit %d after shutdown\n%s", out.code, out.stderr)
+	}
+	if strings.Contains(out.stderr.String(), "s3cr3t-value") {
+		t.Error("the client secret appears in the logs")
+	}
+	logs := out.stderr.String()
+	for _, want := range []string{`"msg":"dead-lettered"`, `"error_kind":"schema"`, "stopped cleanly"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	if emu.ActivityCount() != 5 {
+		t.Errorf("%d activities, want 5", emu.ActivityCount())
+	}
+}
+
+var boundAddr = regexp.MustCompile(`"msg":"serving /healthz, /readyz, /metrics","addr":"([^"]+)"`)
+
+func TestRunServesHealthAndMetrics(t *testing.T) {
+	t.Parallel()
+	ns := natstest.NewServer(t)
+	emu := cgapitest.NewServer(t, cgapitest.Options{})
+	vars := apiEnv(emu, "dev")
+	vars["NATS_URL"] = ns.URL
+	vars["CG_HTTP_ADDR"] = "127.0.0.1:0"
+	vars["CG_SYNC"] = "false"
+
+	ctx, cancel := context.WithCancel(context.Background())
+	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	done := make(chan int, 1)
+	go func() {
+		done <- cli(ctx, []string{"run"}, env{stdin: strings.NewReader(""), stdout: inv.stdout, stderr: inv.stderr,
+			lookupEnv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("exit %d\n%s", code, inv.stderr)
+		}
+	}()
+
+	var addr string
+	deadline := time.Now().Add(15 * time.Second)
+	for addr == "" {
+		if m := boundAddr.FindStringSubmatch(inv.stderr.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bound address never logged:\n%s", inv.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	for time.Now().Before(deadline) {
+		if code, _ := get("/readyz"); code == 200 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Errorf("/readyz %d %s", code, body)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "cgworker_in_flight") || !strings.Contains(body, "cgworker_consumer_pending") {
+		t.Errorf("/metrics %d, missing the worker metrics:\n%.2000s", code, body)
+	}
+}

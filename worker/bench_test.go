@@ -1,0 +1,201 @@
+package worker_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker"
+)
+
+// benchActivity is a typical valid activity. It has no reference, so the
+// worker derives one per message and rewrites the body: the full hot path.
+const benchActivity = `{"account":"ACME Industries","type":"Support Ticket","source":"Freshdesk",` +
+	`"contact":"john.doe@example.com","happened_at":"2019-10-06 22:34:45",` +
+	`"additional_information_object":{"subject":"Printer on fire","priority":3,"agent":"Jane Roe"}}`
+
+// BenchmarkPipeline measures the whole pipeline in one process: b.N valid
+// activities are published to an embedded NATS server first, then a worker
+// with the production defaults (CG_CONCURRENCY 64, validation on) runs
+// until every one is acknowledged after its PUT to the emulator over
+// loopback HTTP. It reports events/s and the peak heap of the process.
+//
+// NATS, the emulator and the worker share the process and its cores, so
+// events/s is a lower bound of the worker's own capacity and the heap
+// includes the NATS server's and the emulator's (start-heap-MiB is the heap
+// after setup, before the worker starts). tracing=on records and exports
+// (to a discarding exporter) every span, with otelhttp on the client, to
+// price tracing against tracing=off (the noop provider, a plain transport).
+//
+//	go test -run '^$' -bench Pipeline -benchtime 20000x -count 3 ./worker/
+func BenchmarkPipeline(b *testing.B) {
+	b.Run("latency=0", func(b *testing.B) {
+		b.Run("tracing=off", func(b *testing.B) { benchPipeline(b, 0, false) })
+		b.Run("tracing=on", func(b *testing.B) { benchPipeline(b, 0, true) })
+	})
+	b.Run("latency=20ms", func(b *testing.B) { benchPipeline(b, 20*time.Millisecond, false) })
+}
+
+func benchPipeline(b *testing.B, latency time.Duration, tracing bool) {
+	w := setup(b, cgapitest.Options{Latency: latency, NoRequestLog: true, DiscardBodies: true})
+	publishBacklog(b, w.nc, w.names.EventSubject(schemas.Activity), b.N)
+
+	var tp trace.TracerProvider = noop.NewTracerProvider()
+	var transport http.RoundTripper // nil: the client's own
+	if tracing {
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(discardSpans{}))
+		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+		tp = sdk
+		transport = otelhttp.NewTransport(benchTransport(),
+			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
+	client, err := cgapi.New(cgapi.Config{
+		AuthURL: w.emu.URL + cgapitest.TokenPath, ImportsURL: w.emu.URL, APIURL: w.emu.URL,
+		ClientID: "dev", ClientSecret: "dev", Transport: transport,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	var settled, failed atomic.Int64
+	all := make(chan struct{})
+	cfg := worker.Config{
+		Names:          w.names,
+		Kinds:          []schemas.Kind{schemas.Activity},
+		Concurrency:    64,
+		Logger:         slog.New(slog.DiscardHandler),
+		TracerProvider: tp,
+		OnSettled: func(s worker.Settled) {
+			if s.Action != worker.Ack {
+				failed.Add(1)
+			}
+			if settled.Add(1) == int64(b.N) {
+				close(all)
+			}
+		},
+	}
+	wk, err := worker.New(mustJS(b, w.nc), client, w.v, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	runtime.GC()
+	startHeap := heapObjectBytes()
+	peak := sampleHeapPeak()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	go func() { ran <- wk.Run(ctx) }()
+	select {
+	case <-all:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("only %d of %d events settled after 10 minutes", settled.Load(), b.N)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	peakHeap := peak()
+	cancel()
+	if err := <-ran; err != nil {
+		b.Fatal(err)
+	}
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d events were not delivered", n, b.N)
+	}
+	const mib = 1 << 20
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(peakHeap)/mib, "peak-heap-MiB")
+	b.ReportMetric(float64(startHeap)/mib, "start-heap-MiB")
+}
+
+// publishBacklog publishes n copies of benchActivity with JetStream
+// acknowledgements, asynchronously so that setup stays short.
+func publishBacklog(b *testing.B, nc *nats.Conn, subject string, n int) {
+	b.Helper()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(benchActivity)
+	for range n {
+		if _, err := js.PublishAsync(subject, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("backlog not acknowledged within a minute")
+	}
+	if pending := js.PublishAsyncPending(); pending > 0 {
+		b.Fatalf("%d publishes unacknowledged", pending)
+	}
+}
+
+// benchTransport is what the client uses without tracing: enough idle
+// connections for 64 PUTs in flight.
+func benchTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 256
+	return t
+}
+
+// discardSpans is a span exporter that drops what it is given: export is
+// priced, not the storage of spans.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
+
+const heapObjects = "/memory/classes/heap/objects:bytes"
+
+func heapObjectBytes() uint64 {
+	s := []metrics.Sample{{Name: heapObjects}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// sampleHeapPeak samples the heap every 5 ms until the returned function is
+// called, which returns the largest value seen. runtime/metrics does not
+// stop the world, unlike runtime.ReadMemStats.
+func sampleHeapPeak() func() uint64 {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var peak uint64
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, heapObjectBytes())
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		return peak
+	}
+}

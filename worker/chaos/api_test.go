@@ -1,0 +1,101 @@
+package chaos
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+)
+
+// The API failing in every way it can at once: 20% 5xx, 10% 429 with
+// Retry-After, tokens living 2 seconds (and revoked once), and a total
+// outage of several seconds. A short in-process retry budget sends
+// messages back to JetStream with NakWithDelay; every valid event is still
+// stored exactly once and none is dead-lettered. (The emulator answers its
+// faults before it stores anything, so a 5xx never hides a stored
+// activity.)
+func TestAPIFailures(t *testing.T) {
+	chaosTest(t)
+	w := setup(t, cgapitest.Options{
+		ErrorRate:     0.2,
+		RateLimitRate: 0.1,
+		RetryAfter:    time.Second,
+		TokenTTL:      2 * time.Second,
+	})
+	events := newBatch("apifail").activities(800).accounts(100).contacts(100).
+		schemaInvalid(60).rejected(30).shuffled()
+	seqs := publish(t, w.js, events)
+
+	env := w.env()
+	env["CG_RETRY_MAX_ELAPSED"] = "3s"
+	a := start(t, "replica-a", env, "run")
+	b := start(t, "replica-b", env, "run")
+	progress(t, w.api, 200, a, b)
+
+	w.api.SetOutage(true)
+	outageStart := time.Now()
+	stored := w.api.ActivityCount()
+	// The outage lasts until messages have spent their retry budget and
+	// gone back to JetStream with a delay.
+	eventually(t, 30*time.Second, "a message handed back to JetStream during the outage", func() (bool, string) {
+		n := len(a.logLines("retry budget spent; message handed back to JetStream")) +
+			len(b.logLines("retry budget spent; message handed back to JetStream"))
+		return n > 0, fmt.Sprintf("%d hand-backs", n)
+	})
+	w.api.SetOutage(false)
+	if got := w.api.ActivityCount(); got != stored {
+		t.Errorf("activities stored during the outage: %d -> %d", stored, got)
+	}
+	t.Logf("outage of %s with %d activities stored", time.Since(outageStart).Round(time.Millisecond), stored)
+	w.api.ExpireTokens()
+
+	waitSettled(t, 120*time.Second, w.js, w.api, events)
+	verify(t, w.js, w.api, events, seqs)
+	handBacks := len(a.logLines("retry budget spent; message handed back to JetStream")) +
+		len(b.logLines("retry budget spent; message handed back to JetStream"))
+	t.Logf("%d deliveries handed back with NakWithDelay; %d token requests; %d activity calls for %d activities",
+		handBacks, w.api.TokensIssued(), w.api.Calls(cgapitest.ActivitiesPath), w.api.ActivityCount())
+	if handBacks == 0 {
+		t.Error("no delivery was handed back to JetStream: the retry budget path was not exercised")
+	}
+}
+
+// The API slower than the ack wait (3 s per call against a 2 s ack wait):
+// InProgress keeps every held message from being redelivered, so no event
+// is PUT twice.
+func TestSlowAPI(t *testing.T) {
+	chaosTest(t)
+	w := setup(t, cgapitest.Options{Latency: 3 * time.Second})
+	events := newBatch("slow").activities(40).shuffled()
+	seqs := publish(t, w.js, events)
+
+	env := w.env()
+	env["CG_ACK_WAIT"] = "2s"
+	env["CG_HTTP_TIMEOUT"] = "10s"
+	a := start(t, "replica-a", env, "run")
+	b := start(t, "replica-b", env, "run")
+
+	waitSettled(t, 90*time.Second, w.js, w.api, events)
+	verify(t, w.js, w.api, events, seqs)
+	twice := 0
+	for _, act := range w.api.Activities() {
+		if act.Puts != 1 {
+			twice++
+			if twice <= 5 {
+				t.Errorf("activity %s was PUT %d times, want once", act.Reference, act.Puts)
+			}
+		}
+	}
+	if twice > 0 {
+		t.Errorf("%d of %d activities PUT more than once: a held message was redelivered", twice, len(events))
+	}
+	if calls := w.api.Calls(cgapitest.ActivitiesPath); calls != len(events) {
+		t.Errorf("%d activity calls for %d events", calls, len(events))
+	}
+	for _, p := range []*proc{a, b} {
+		if !p.running() {
+			t.Errorf("%s exited: %v", p.name, p.exitErr)
+		}
+	}
+}
