@@ -40,8 +40,30 @@ func TestDeploy(t *testing.T) {
 	// renaming them must break this test's build.
 	_ = []*string{&version, &commit}
 
-	for _, p := range checkDeploy(deployDir) {
+	c := newDeployChecker(deployDir)
+	c.run()
+	for _, p := range c.problems {
 		t.Error(p)
+	}
+
+	// The checks above pass vacuously if the checker stops recognising the
+	// files: insist that it saw every part.
+	if len(c.pods) != 1 || len(c.emulator) != 1 || c.composeRuns != 1 {
+		t.Errorf("saw %d worker pod templates, %d compose emulators and %d compose workers; want 1 each",
+			len(c.pods), len(c.emulator), c.composeRuns)
+	}
+	count := map[string]int{}
+	for key := range c.objects {
+		kind, _, _ := strings.Cut(key, "/")
+		count[kind]++
+	}
+	for kind, want := range map[string]int{
+		"Deployment": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "PodDisruptionBudget": 1,
+		"ScaledObject": 1, "ServiceMonitor": 1, "Stream": 3, "Consumer": 3, "KeyValue": 1,
+	} {
+		if count[kind] != want {
+			t.Errorf("saw %d %s objects, want %d", count[kind], kind, want)
+		}
 	}
 }
 
@@ -65,6 +87,8 @@ func TestDeployDrift(t *testing.T) {
 		{"unknown variable in the README", "README.md", "", "\nSet CG_TYPO.\n", "CG_TYPO"},
 		{"unknown variable in the Dockerfile", "Dockerfile",
 			"USER 65532:65532\n", "ENV CG_TYPO=1\nUSER 65532:65532\n", "CG_TYPO"},
+		{"Secret keys loaded as variables", "kubernetes/deployment.yaml",
+			"            - configMapRef:\n", "            - secretRef:\n                name: cgworker-credentials\n            - configMapRef:\n", "client-id"},
 		{"readiness path", "kubernetes/deployment.yaml", "path: /readyz", "path: /ready", "/readyz"},
 		{"liveness path", "kubernetes/deployment.yaml", "path: /healthz", "path: /health", "/healthz"},
 		{"HTTP port moved", "kubernetes/configmap.yaml", `CG_HTTP_ADDR: ":8080"`, `CG_HTTP_ADDR: ":9090"`, "9090"},
@@ -174,6 +198,8 @@ type deployChecker struct {
 	pods     []*cgPod               // pod templates running cgworker
 	services map[string]*yamlNode   // Service name -> document
 	emulator map[string]emulatorRun // compose service -> its emulator
+	// composeRuns counts compose services running `cgworker run`.
+	composeRuns int
 }
 
 type deployYAML struct {
@@ -200,8 +226,15 @@ type emulatorRun struct {
 	opts cgapitest.Options
 }
 
+// checkDeploy returns the problems of the deploy folder root.
 func checkDeploy(root string) []string {
-	c := &deployChecker{
+	c := newDeployChecker(root)
+	c.run()
+	return c.problems
+}
+
+func newDeployChecker(root string) *deployChecker {
+	return &deployChecker{
 		root:     root,
 		names:    queue.NewNames("cg"),
 		objects:  map[string]*k8sObject{},
@@ -209,8 +242,6 @@ func checkDeploy(root string) []string {
 		services: map[string]*yamlNode{},
 		emulator: map[string]emulatorRun{},
 	}
-	c.run()
-	return c.problems
 }
 
 func (c *deployChecker) errorf(file string, line int, format string, args ...any) {
@@ -394,13 +425,7 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 		addr = fs.String("addr", "127.0.0.1:8081", "")
 		cgapitest.RegisterFlags(fs, &opts)
 	case "run":
-		fs.Bool("consume", true, "")
-		fs.Bool("sync", true, "")
-		for _, env := range runSettings {
-			if fs.Lookup(flagName(env)) == nil {
-				fs.String(flagName(env), "", "")
-			}
-		}
+		newConfig(fs, func(string) (string, bool) { return "", false }, runSettings...)
 	default:
 		return args[0], nil
 	}
@@ -508,12 +533,16 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 		ports := composeContainerPorts(s.get("ports"))
 		switch command {
 		case "emulator":
+			if emu == nil {
+				break // already reported
+			}
 			c.emulator[name] = *emu
 			if _, port, _ := net.SplitHostPort(emu.addr); len(ports) > 0 && !slices.Contains(ports, port) {
 				c.errorf(rel, s.get("ports").line, "service %s: the emulator listens on %s, not on a published port %v", name, port, ports)
 			}
 		case "run":
 			runs = append(runs, runService{name: name, node: s, env: env, line: lines})
+			c.composeRuns++
 			if port := httpPort(env); len(ports) > 0 && !slices.Contains(ports, port) {
 				c.errorf(rel, s.get("ports").line, "service %s: CG_HTTP_ADDR port %s is not among its ports %v", name, port, ports)
 			}

@@ -107,7 +107,9 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	}
 
 	if rc.api.Transport == nil {
-		rc.api.Transport = cgapi.NewTransport() // otelhttp's default would be http.DefaultTransport's 2 idle conns per host
+		// Keep cgapi's connection pool: otelhttp would fall back to
+		// http.DefaultTransport, 2 idle connections per host.
+		rc.api.Transport = cgapi.NewTransport()
 	}
 	rc.api.Transport = telemetry.HTTPTransport(rc.api.Transport, tel.TracerProvider, tel.MeterProvider)
 	client, err := cgapi.New(rc.api)
