@@ -235,6 +235,39 @@ func TestRunEndToEnd(t *testing.T) {
 	if emu.ActivityCount() != 5 {
 		t.Errorf("%d activities, want 5", emu.ActivityCount())
 	}
+
+	// The dead letter, seen through the dlq command.
+	natsOnly := map[string]string{"NATS_URL": ns.URL}
+	list := runCLI(context.Background(), natsOnly, "", "dlq", "list", "--json", "--kind", "activity")
+	if list.code != exitOK {
+		t.Fatalf("dlq list: exit %d %s", list.code, list.stderr)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(list.stdout.String())), &entry); err != nil {
+		t.Fatalf("dlq list --json: %v: %q", err, list.stdout)
+	}
+	for _, k := range []string{"seq", "kind", "error_kind", "error", "attempts", "failed_at", "original_subject"} {
+		if _, ok := entry[k]; !ok {
+			t.Errorf("dlq list --json lacks %q: %v", k, entry)
+		}
+	}
+	if entry["error_kind"] != "schema" || entry["original_subject"] != "cg.events.activity" {
+		t.Errorf("dlq entry %v", entry)
+	}
+	if none := runCLI(context.Background(), natsOnly, "", "dlq", "list", "--json", "--error-kind", "api-422"); none.code != exitOK || none.stdout.String() != "" {
+		t.Errorf("filtered list: exit %d %q", none.code, none.stdout)
+	}
+	dry := runCLI(context.Background(), natsOnly, "", "dlq", "replay", "--dry-run")
+	if dry.code != exitOK || !strings.Contains(dry.stdout.String(), "1") {
+		t.Errorf("replay --dry-run: exit %d %q %s", dry.code, dry.stdout, dry.stderr)
+	}
+	if again := runCLI(context.Background(), natsOnly, "", "dlq", "list", "--json"); strings.Count(again.stdout.String(), "\n") != 1 {
+		t.Errorf("a dry run changed the dead letters: %q", again.stdout)
+	}
+	status := runCLI(context.Background(), natsOnly, "", "sync", "--status", "--json")
+	if status.code != exitOK || !strings.Contains(status.stdout.String(), `"last_number":`) {
+		t.Errorf("sync --status: exit %d %q %s", status.code, status.stdout, status.stderr)
+	}
 }
 
 var boundAddr = regexp.MustCompile(`"msg":"serving /healthz, /readyz, /metrics","addr":"([^"]+)"`)
