@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
 )
 
@@ -67,15 +64,11 @@ func dlqCmd(ctx context.Context, args []string, e env) error {
 	if c.err != nil {
 		return c.err
 	}
-	nc, err := queue.Connect(ctx, nconf)
+	js, closeNATS, err := connectJS(ctx, nconf)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer closeNATS()
 	switch sub {
 	case "list":
 		_, err = deadletter.List(ctx, js, names, f, e.stdout, *jsonOut)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/queue"
@@ -173,4 +176,19 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// connectJS connects to NATS for a one-shot command and returns its
+// JetStream context and the function that closes the connection.
+func connectJS(ctx context.Context, cfg queue.ConnConfig) (jetstream.JetStream, func(), error) {
+	nc, err := queue.Connect(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
 }

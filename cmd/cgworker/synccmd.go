@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 
 	"github.com/cgworker/cgworker/cgapi"
@@ -50,15 +49,11 @@ func syncCmd(ctx context.Context, args []string, e env) error {
 		return c.err
 	}
 
-	nc, err := queue.Connect(ctx, nconf)
+	js, closeNATS, err := connectJS(ctx, nconf)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer closeNATS()
 	kv, err := queue.EnsureSyncBucket(ctx, js, names)
 	if err != nil {
 		return err

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
@@ -101,15 +99,11 @@ func publishCmd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer closeIn()
-	conn, err := queue.Connect(ctx, nc)
+	js, closeNATS, err := connectJS(ctx, nc)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	js, err := jetstream.New(conn)
-	if err != nil {
-		return err
-	}
+	defer closeNATS()
 	// Publishing before any worker ran must not fail for want of a stream.
 	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: names, AckWait: queue.DefaultAckWait}); err != nil {
 		return err
