@@ -107,6 +107,10 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
+// NewTransport returns the transport New uses when Config.Transport is
+// nil, for callers that wrap it (tracing) and must keep its sizing.
+func NewTransport() http.RoundTripper { return defaultTransport() }
+
 // defaultTransport keeps enough idle connections for the worker's parallel
 // PUTs (CG_CONCURRENCY, 64 by default) to reuse them instead of redialling.
 func defaultTransport() http.RoundTripper {

@@ -114,6 +114,12 @@ type running struct {
 // start runs a worker on nc until the test ends (or stop is called).
 func (w *world) start(nc *nats.Conn, cfg worker.Config) *running {
 	w.t.Helper()
+	return w.startWith(nc, w.client(5*time.Second), cfg)
+}
+
+// startWith is start with an API client of the test's own (traced, say).
+func (w *world) startWith(nc *nats.Conn, client *cgapi.Client, cfg worker.Config) *running {
+	w.t.Helper()
 	if nc == nil {
 		nc = w.nc
 	}
@@ -130,7 +136,7 @@ func (w *world) start(nc *nats.Conn, cfg worker.Config) *running {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(tlog{w.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	wk, err := worker.New(mustJS(w.t, nc), w.client(5*time.Second), w.v, cfg)
+	wk, err := worker.New(mustJS(w.t, nc), client, w.v, cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/queue"
@@ -76,7 +76,9 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 	msg := &nats.Msg{Subject: s.cfg.Names.ResponsesSubject(), Data: raw, Header: nats.Header{}}
 	msg.Header.Set(HeaderNumber, strconv.FormatInt(n, 10))
 	msg.Header.Set(HeaderGeneration, strconv.Itoa(gen))
-	otel.GetTextMapPropagator().Inject(ctx, queue.HeaderCarrier(msg.Header))
+	// W3C trace context whatever the globals are, as the worker's dead
+	// letters and API calls carry it.
+	propagation.TraceContext{}.Inject(ctx, queue.HeaderCarrier(msg.Header))
 	id := MsgID(n, gen)
 
 	b := p.backoff()
