@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/schemas"
 )
 
 // Publish publishes msg with JetStream under message id msgID (unless
@@ -34,8 +36,10 @@ const publishProgressEvery = 10_000
 
 // PublishStream publishes the documents of r to subject, as `cgworker
 // publish` does: one message when the whole input is one JSON value,
-// else one per non-empty line (see ReadDocuments). Bodies are published as
-// they are; the worker dead-letters what is not valid. Publishes are
+// else one per non-blank line (see schemas.ReadDocuments). Bodies are
+// published trimmed but otherwise as they are; the worker dead-letters
+// what is not valid. A document larger than schemas.MaxBodyBytes is an
+// error instead, since the API would only refuse it. Publishes are
 // pipelined and each is acknowledged by the stream. On the first failure
 // it stops reading, waits for what is in flight, and returns the error
 // naming the input line; n counts the messages the stream acknowledged.
@@ -66,20 +70,23 @@ func PublishStream(ctx context.Context, js jetstream.JetStream, subject string, 
 		}
 	}
 
-	readErr := ReadDocuments(r, func(line int, doc []byte) error {
+	readErr := schemas.ReadDocuments(r, func(d schemas.Document) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if d.TooLong {
+			return fmt.Errorf("line %d: document larger than %d bytes; the API takes at most 2 MiB", d.Line, schemas.MaxBodyBytes)
 		}
 		for len(inflight) >= publishWindow {
 			if err := settle(); err != nil {
 				return err
 			}
 		}
-		fut, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: doc})
+		fut, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: d.Data})
 		if err != nil {
-			return fmt.Errorf("line %d: publish to %s: %w", line, subject, err)
+			return fmt.Errorf("line %d: publish to %s: %w", d.Line, subject, err)
 		}
-		inflight = append(inflight, pending{line, fut})
+		inflight = append(inflight, pending{d.Line, fut})
 		return nil
 	})
 	firstErr = readErr

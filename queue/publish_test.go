@@ -3,48 +3,14 @@ package queue_test
 import (
 	"bytes"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/schemas"
 )
-
-func TestReadDocuments(t *testing.T) {
-	t.Parallel()
-	type doc struct {
-		Line int
-		Doc  string
-	}
-	for _, tc := range []struct {
-		name, in string
-		want     []doc
-	}{
-		{"empty", "", nil},
-		{"blank", "\n  \n\t\n", nil},
-		{"one line", `{"a":1}`, []doc{{1, `{"a":1}`}}},
-		{"pretty", "\n{\n  \"a\": 1,\n  \"b\": [1, 2]\n}\n\n", []doc{{2, "{\n  \"a\": 1,\n  \"b\": [1, 2]\n}"}}},
-		{"ndjson", "{\"a\":1}\n{\"b\":2}\r\n\n  {\"c\":3}  \n", []doc{{1, `{"a":1}`}, {2, `{"b":2}`}, {4, `{"c":3}`}}},
-		{"ndjson with a bad line", "{\"a\":1}\nnot json\n{\"c\":3}", []doc{{1, `{"a":1}`}, {2, `not json`}, {3, `{"c":3}`}}},
-		{"bad first line", "not json\n{\"b\":2}\n", []doc{{1, `not json`}, {2, `{"b":2}`}}},
-		{"broken pretty", "{\n\"a\": 1\n", []doc{{1, `{`}, {2, `"a": 1`}}},
-		{"scalars", "1\n\"x\"\nnull", []doc{{1, `1`}, {2, `"x"`}, {3, `null`}}},
-	} {
-		var got []doc
-		err := queue.ReadDocuments(strings.NewReader(tc.in), func(line int, d []byte) error {
-			got = append(got, doc{line, string(d)})
-			return nil
-		})
-		if err != nil {
-			t.Errorf("%s: %v", tc.name, err)
-		}
-		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
-		}
-	}
-}
 
 func TestPublishStream(t *testing.T) {
 	t.Parallel()
@@ -103,6 +69,28 @@ func TestPublishStreamFailsOnNack(t *testing.T) {
 	}
 	if n < 2 {
 		t.Errorf("n = %d, want the acknowledged ones counted", n)
+	}
+}
+
+// TestPublishStreamRefusesOverSize: a document the API would refuse is an
+// error naming its line, not a message that could only be dead-lettered.
+func TestPublishStreamRefusesOverSize(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if err := queue.EnsureStreams(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("")}); err != nil {
+		t.Fatal(err)
+	}
+	long := `{"a":"` + strings.Repeat("x", schemas.MaxBodyBytes) + `"}`
+	n, err := queue.PublishStream(f.ctx, f.js, "cg.events.activity", strings.NewReader("{\"n\":1}\n\n"+long+"\n{\"n\":4}\n"), nil)
+	want := "line 3: document larger than 2097152 bytes; the API takes at most 2 MiB"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if n != 1 {
+		t.Errorf("n = %d, want the one before it", n)
+	}
+	if got := readSubject(t, f, "cg.events.activity"); len(got) != 1 || got[0] != `{"n":1}` {
+		t.Errorf("stream holds %q, want only the first document", got)
 	}
 }
 

@@ -20,9 +20,7 @@ import (
 // message it asks encoding/json.
 func parse(body []byte) (any, *Error) {
 	if len(body) > MaxBodyBytes {
-		return nil, newError(Schema, map[string][]string{
-			BodyKey: {fmt.Sprintf("The body may not be greater than %d bytes.", MaxBodyBytes)},
-		})
+		return nil, oversizeError()
 	}
 	d := decoder{s: string(body)}
 	v, ok := d.document()

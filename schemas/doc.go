@@ -25,5 +25,7 @@
 // copies members byte for byte, so numbers are never rounded through
 // float64.
 //
-// ValidateStream is the core of `cgworker validate`.
+// ReadDocuments splits the input of `cgworker validate` and `cgworker
+// publish` (one JSON document, or NDJSON) for both; ValidateStream is the
+// core of `cgworker validate`.
 package schemas
