@@ -33,10 +33,10 @@ type Config struct {
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
 
-	// Prefetch is how many messages each consumer buffers ahead of the
-	// workers; small, so a replica never hoards what another could process.
-	// Default: Concurrency/2, between 1 and 64.
-	Prefetch int
+	// Batch is the most messages one pull asks for. Pulls never ask for
+	// more than there are free slots, so a replica holds no message it is
+	// not working on. Default: Concurrency, at most 64.
+	Batch int
 
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider // nil: the otel global
@@ -76,8 +76,8 @@ func (c Config) withDefaults() Config {
 	if c.RetryMaxInterval <= 0 {
 		c.RetryMaxInterval = 30 * time.Second
 	}
-	if c.Prefetch <= 0 {
-		c.Prefetch = min(max(c.Concurrency/2, 1), 64)
+	if c.Batch <= 0 {
+		c.Batch = min(c.Concurrency, 64)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

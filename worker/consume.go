@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -106,7 +105,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.pull(k, c, &handlers)
 		}()
 	}
-	w.cfg.Logger.Info("consuming", "kinds", w.cfg.Kinds, "concurrency", w.cfg.Concurrency, "prefetch", w.cfg.Prefetch)
+	w.cfg.Logger.Info("consuming", "kinds", w.cfg.Kinds, "concurrency", w.cfg.Concurrency, "batch", w.cfg.Batch)
 
 	<-ctx.Done()
 	w.cfg.Logger.Info("shutting down", "timeout", w.cfg.ShutdownTimeout)
@@ -130,101 +129,102 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// pullWait is how long an idle pull waits on the server for a message.
+// Short, so a lost server or a moved consumer leader is noticed quickly.
+const pullWait = 5 * time.Second
+
 // pull feeds one consumer's messages to handlers, at most Concurrency in
-// flight across all kinds. A slot is taken before a message is, so nothing
-// is taken that cannot be worked on at once.
+// flight across all kinds. Messages are fetched only into free slots, never
+// ahead of them: a message that waited in a client buffer for a slot would
+// see its ack wait run out and be processed by another replica too (with
+// in-progress reports, a held message never does). An idle consumer waits
+// on the server with one slot; once messages flow, each fetch takes as many
+// as there are free slots (at most Batch) without waiting.
 func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer, handlers *sync.WaitGroup) {
 	log := w.cfg.Logger.With("kind", kind)
-	for w.stopping.Err() == nil {
-		it, err := c.Messages(jetstream.PullMaxMessages(w.cfg.Prefetch))
-		if err != nil {
-			log.Warn("cannot pull messages; retrying", "error", err)
-			w.health.setConsumers(false)
-			if !sleepCtx(w.stopping, time.Second) {
-				return
-			}
-			continue
-		}
-		w.health.setConsumers(true)
-		w.drive(kind, it, handlers, log)
-	}
-}
-
-func (w *Worker) drive(kind schemas.Kind, it jetstream.MessagesContext, handlers *sync.WaitGroup, log *slog.Logger) {
-	stopWatch := context.AfterFunc(w.stopping, it.Drain)
-	defer stopWatch()
+	flowing := false
 	for {
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stopping.Done():
-			w.handBack(it, nil)
 			return
 		}
-		m, err := it.Next()
+		k := 1
+		if flowing {
+			for k < w.cfg.Batch && w.trySlot() {
+				k++
+			}
+		}
+		var batch jetstream.MessageBatch
+		var err error
+		cancel := func() {}
+		if flowing {
+			batch, err = c.FetchNoWait(k)
+		} else {
+			var ctx context.Context
+			ctx, cancel = context.WithTimeout(w.stopping, pullWait)
+			batch, err = c.Fetch(k, jetstream.FetchContext(ctx))
+		}
 		if err != nil {
-			<-w.sem
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				if w.stopping.Err() == nil {
-					log.Warn("message iterator closed; pulling again", "error", err)
-					it.Stop()
-					sleepCtx(w.stopping, time.Second)
-				}
+			cancel()
+			w.releaseSlots(k)
+			if w.stopping.Err() != nil {
 				return
 			}
-			// Missed heartbeats while NATS restarts: the iterator
-			// recovers by itself.
-			log.Warn("pulling messages", "error", err)
+			log.Warn("cannot pull messages; retrying", "error", err)
+			w.health.setConsumers(false)
+			sleepCtx(w.stopping, time.Second)
 			continue
 		}
-		if w.stopping.Err() != nil {
-			<-w.sem
-			w.handBack(it, m)
-			return
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if w.stopping.Err() != nil {
+				// Fetched as shutdown began: straight back to the stream.
+				_ = m.Nak()
+				w.releaseSlots(1)
+				continue
+			}
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer w.releaseSlots(1)
+				w.handle(kind, m)
+			}()
 		}
-		handlers.Add(1)
-		go func() {
-			defer handlers.Done()
-			defer func() { <-w.sem }()
-			w.handle(kind, m)
-		}()
+		cancel()
+		w.releaseSlots(k - n)
+		flowing = n > 0
+		if err := batch.Error(); err != nil && w.stopping.Err() == nil &&
+			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			// Missed heartbeats while NATS restarts or a leader moves.
+			log.Warn("pulling messages", "error", err)
+			w.health.setConsumers(false)
+			sleepCtx(w.stopping, 100*time.Millisecond)
+			continue
+		}
+		w.health.setConsumers(true)
 	}
 }
 
-// handBack drains the iterator and naks every message it still holds, and
-// first when not nil. The naks wait until the iterator is closed: a nak
-// sent while its pull request is still open on the server would have the
-// message redelivered straight into this closing iterator, where it would
-// sit out a whole ack wait.
-func (w *Worker) handBack(it jetstream.MessagesContext, first jetstream.Msg) {
-	it.Drain()
-	var held []jetstream.Msg
-	if first != nil {
-		held = append(held, first)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			break
-		}
-		m, err := it.Next(jetstream.NextMaxWait(wait))
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || time.Now().After(deadline) {
-				break
-			}
-			continue
-		}
-		held = append(held, m)
-	}
-	for _, m := range held {
-		if err := m.Nak(); err != nil {
-			w.cfg.Logger.Warn("handing back a message failed; it is redelivered after the ack wait", "error", err)
-		}
-	}
-	if len(held) > 0 {
-		w.cfg.Logger.Info("handed back prefetched messages", "count", len(held))
+// trySlot takes a free slot if there is one.
+func (w *Worker) trySlot() bool {
+	select {
+	case w.sem <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
+
+func (w *Worker) releaseSlots(n int) {
+	for range n {
+		<-w.sem
+	}
+}
+
+// processSpan are the start options of a message's span, built once.
+var processSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
 // handle processes one delivery of a message: prepare, deliver, settle.
 func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
@@ -237,9 +237,14 @@ func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
 	}
 	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
-	ctx, span := w.tracer.Start(ctx, "process "+m.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
+	ctx, span := w.tracer.Start(ctx, "process "+m.Subject(), processSpan...)
+	defer span.End()
+	// Attributes are built only for a span that keeps them: with the noop
+	// provider (no exporter configured) they would be allocated per message
+	// for nothing.
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.operation.name", "process"),
 			attribute.String("messaging.operation.type", "process"),
@@ -250,8 +255,8 @@ func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
 			attribute.Int64("messaging.nats.stream.sequence", int64(meta.Sequence.Stream)),
 			attribute.String("messaging.nats.stream.name", meta.Stream),
 			attribute.Int("messaging.message.body.size", len(m.Data())),
-		))
-	defer span.End()
+		)
+	}
 	w.inflight.add(h)
 	defer w.inflight.remove(h)
 	w.metrics.inFlight.Add(ctx, 1)
@@ -268,14 +273,18 @@ func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
 	if invalid != nil {
 		o = invalidOutcome(invalid)
 	} else {
-		if req.reference != "" {
+		if recording && req.reference != "" {
 			span.SetAttributes(attribute.String("cgworker.activity.reference", req.reference))
 		}
 		o = w.deliver(ctx, h, req)
 	}
-	span.SetAttributes(attribute.String("cgworker.outcome", o.Action.String()))
+	if recording {
+		span.SetAttributes(attribute.String("cgworker.outcome", o.Action.String()))
+	}
 	if o.Action == DeadLetter {
-		span.SetAttributes(attribute.String("cgworker.error_kind", o.ErrorKind))
+		if recording {
+			span.SetAttributes(attribute.String("cgworker.error_kind", o.ErrorKind))
+		}
 		span.SetStatus(codes.Error, o.ErrorKind)
 	}
 	w.settle(ctx, h, req, o)

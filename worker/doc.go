@@ -4,8 +4,9 @@
 //
 // The pipeline is built from small parts, each in its own file:
 //
-//   - consume.go pulls messages from the durable consumers with bounded
-//     parallelism and a small prefetch, and owns shutdown;
+//   - consume.go pulls messages from the durable consumers into free
+//     slots only (bounded parallelism, nothing buffered), and owns
+//     shutdown;
 //   - prepare.go turns a message into the API request (validation,
 //     reference and happened_at derivation) or a schema failure;
 //   - deliver.go makes the API call with backoff, honouring Retry-After,

@@ -69,7 +69,8 @@ func (h *Health) setAPI(err error) {
 		}
 		return
 	}
-	h.apiErr.Store(&err)
+	e := err // a copy: taking err's address would allocate on every call, success included
+	h.apiErr.Store(&e)
 }
 
 // SetAPI is setAPI for other packages (the sync).

@@ -448,3 +448,23 @@ func TestConsumerWithDeliveryLimitIsRefused(t *testing.T) {
 		t.Fatalf("Run = %v, want a refusal naming cgworker-activity", err)
 	}
 }
+
+// TestWaitingMessagesAreNotRedelivered: with every slot busy longer than the
+// ack wait, messages not yet started must not be sitting in a client buffer
+// where their ack wait runs out: the other replica would PUT them too.
+func TestWaitingMessagesAreNotRedelivered(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{Latency: 1500 * time.Millisecond})
+	cfg := testConfig() // ack wait 1s
+	cfg.Concurrency = 8 // three rounds of slow PUTs for 48 messages on two replicas
+	w.start(w.connect(), cfg)
+	w.start(w.connect(), cfg)
+	const n = 48
+	for i := range n {
+		w.publish(schemas.Activity, activity(i), nil)
+	}
+	waitFor(t, 30*time.Second, "every event delivered", func() bool { return w.emu.ActivityCount() == n && w.consumerSettled(schemas.Activity) })
+	if calls := w.emu.Calls(cgapitest.ActivitiesPath); calls != n {
+		t.Fatalf("%d PUTs for %d messages: messages waiting for a slot were redelivered", calls, n)
+	}
+}
