@@ -103,10 +103,6 @@ func start(t *testing.T, name string, env map[string]string, args ...string) *pr
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
-		if d := os.Getenv("CHAOS_KEEP_LOGS"); d != "" { // TEMP
-			b, _ := os.ReadFile(p.logPath)
-			_ = os.WriteFile(filepath.Join(d, t.Name()+"-"+name+".log"), b, 0o644)
-		}
 		if t.Failed() {
 			t.Logf("--- last lines of %s's log (%s) ---\n%s", name, p.logPath, p.tail(40))
 		}

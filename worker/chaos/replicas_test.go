@@ -89,9 +89,10 @@ func TestReplicaKilledMidFlight(t *testing.T) {
 	t.Logf("%d activities were PUT more than once (redeliveries after the kill)", redelivered)
 }
 
-// SIGTERM during load: the replica stops pulling, lets its PUTs finish,
-// hands back what it holds, and exits 0 within CG_SHUTDOWN_TIMEOUT; the
-// other replica finishes the rest.
+// SIGTERM during load: the replica stops pulling, gives its PUTs in flight
+// CG_SHUTDOWN_TIMEOUT to finish (the API has just become slower than
+// that, so it abandons them), hands back everything it holds, and exits 0;
+// the other replica finishes the rest.
 func TestSIGTERMDuringLoad(t *testing.T) {
 	chaosTest(t)
 	w := setup(t, cgapitest.Options{Latency: 100 * time.Millisecond})
@@ -99,19 +100,30 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 		schemaInvalid(100).rejected(30).shuffled()
 	seqs := publish(t, w.js, events)
 
-	const shutdownTimeout = 5 * time.Second
+	const shutdownTimeout = 3 * time.Second
 	env := w.env()
 	env["CG_SHUTDOWN_TIMEOUT"] = shutdownTimeout.String()
 	a := start(t, "replica-a", env, "run")
 	b := start(t, "replica-b", env, "run")
 	progress(t, w.api, 300, a, b)
 
+	// PUTs that arrive from now on outlast the shutdown timeout.
+	w.api.SetLatency(shutdownTimeout + 3*time.Second)
+	calls := w.api.Calls(cgapitest.ActivitiesPath)
+	eventually(t, 10*time.Second, "slow PUTs in flight", func() (bool, string) {
+		n := w.api.Calls(cgapitest.ActivitiesPath) - calls
+		return n >= 32, fmt.Sprintf("%d PUTs", n)
+	})
 	sent := time.Now()
 	a.signal(syscall.SIGTERM)
 	if code := a.wait(shutdownTimeout + 5*time.Second); code != 0 {
 		t.Fatalf("replica-a exited %d after SIGTERM, want 0", code)
 	}
-	t.Logf("replica-a drained and exited in %s", time.Since(sent).Round(time.Millisecond))
+	t.Logf("replica-a exited 0 %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
+	w.api.SetLatency(100 * time.Millisecond)
+	if len(a.logLines("shutdown timeout: abandoning PUTs in flight")) != 1 {
+		t.Errorf("replica-a did not abandon its slow PUTs at the shutdown timeout")
+	}
 	if len(a.logLines("stopped cleanly")) != 1 {
 		t.Errorf("replica-a did not log a clean stop")
 	}
