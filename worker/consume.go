@@ -36,6 +36,7 @@ type Worker struct {
 	putCtx   context.Context
 
 	sem      chan struct{} // one slot per PUT in flight
+	idle     chan job      // handler goroutines waiting for a message
 	inflight *inProgress
 
 	contactMu    sync.Mutex
@@ -96,6 +97,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); w.inflight.run(hbCtx) }()
 
+	w.idle = make(chan job)
 	var handlers sync.WaitGroup
 	var pullers sync.WaitGroup
 	for k, c := range consumers {
@@ -122,6 +124,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		abandon()
 		<-done
 	}
+	close(w.idle) // the handler goroutines end; no puller is left to dispatch
 	hbStop()
 	<-hbDone
 	w.metrics.stopObserving()
@@ -172,7 +175,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer, handlers *sync.Wa
 				return
 			}
 			log.Warn("cannot pull messages; retrying", "error", err)
-			w.health.setConsumers(false)
+			w.noteConsumerError(err)
 			sleepCtx(w.stopping, time.Second)
 			continue
 		}
@@ -186,11 +189,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer, handlers *sync.Wa
 				continue
 			}
 			handlers.Add(1)
-			go func() {
-				defer handlers.Done()
-				defer w.releaseSlots(1)
-				w.handle(kind, m)
-			}()
+			w.dispatch(job{kind, m}, handlers)
 		}
 		cancel()
 		w.releaseSlots(k - n)
@@ -199,11 +198,20 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer, handlers *sync.Wa
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			// Missed heartbeats while NATS restarts or a leader moves.
 			log.Warn("pulling messages", "error", err)
-			w.health.setConsumers(false)
+			w.noteConsumerError(err)
 			sleepCtx(w.stopping, 100*time.Millisecond)
 			continue
 		}
 		w.health.setConsumers(true)
+	}
+}
+
+// noteConsumerError marks the consumers unbound when the server says a
+// consumer is gone. Other pull errors come with a lost connection, which
+// readiness already reports as such.
+func (w *Worker) noteConsumerError(err error) {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+		w.health.setConsumers(false)
 	}
 }
 
