@@ -16,6 +16,7 @@ import (
 	"github.com/cgworker/cgworker/queue/embedded"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/responses"
 )
 
 // devDefaults are the settings `dev` changes, unless set, to suit a laptop:
@@ -104,6 +105,14 @@ func devCmd(ctx context.Context, args []string, e env) error {
 	if *demo {
 		narrator = newDemoNarrator(e.stdout)
 		rc.worker.OnSettled = narrator.settled
+	}
+	rc.sync.Hooks.OnPass = func(r responses.Result, err error) {
+		switch {
+		case err != nil:
+			fmt.Fprintf(e.stdout, "  sync           failed: %v\n", err)
+		case r.Published > 0:
+			fmt.Fprintf(e.stdout, "  synced         %d survey responses onto %s (cursor %s)\n", r.Published, names.ResponsesSubject(), r.Cursor)
+		}
 	}
 	rc.ready = func(httpAddr string) {
 		if httpAddr != "" {
