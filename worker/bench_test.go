@@ -7,13 +7,15 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -22,6 +24,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/telemetry"
 )
 
 // benchActivity is a typical valid activity. It has no reference, so the
@@ -39,32 +42,61 @@ const benchActivity = `{"account":"ACME Industries","type":"Support Ticket","sou
 // NATS, the emulator and the worker share the process and its cores, so
 // events/s is a lower bound of the worker's own capacity and the heap
 // includes the NATS server's and the emulator's (start-heap-MiB is the heap
-// after setup, before the worker starts). tracing=on records and exports
-// (to a discarding exporter) every span, with otelhttp on the client, to
-// price tracing against tracing=off (the noop provider, a plain transport).
+// after setup, before the worker starts). cpu-µs/event, the process's CPU
+// time per event, is the figure to compare on a busy machine. The tracing
+// modes price tracing: see tracingMode.
 //
 //	go test -run '^$' -bench Pipeline -benchtime 20000x -count 3 ./worker/
 func BenchmarkPipeline(b *testing.B) {
 	b.Run("latency=0", func(b *testing.B) {
-		b.Run("tracing=off", func(b *testing.B) { benchPipeline(b, 0, false) })
-		b.Run("tracing=on", func(b *testing.B) { benchPipeline(b, 0, true) })
+		b.Run("tracing=off", func(b *testing.B) { benchPipeline(b, 0, tracingOff) })
+		b.Run("run-defaults", func(b *testing.B) { benchPipeline(b, 0, runDefaults) })
+		b.Run("tracing=on", func(b *testing.B) { benchPipeline(b, 0, tracingOn) })
+		b.Run("tracing=10%", func(b *testing.B) { benchPipeline(b, 0, tracingTenth) })
 	})
-	b.Run("latency=20ms", func(b *testing.B) { benchPipeline(b, 20*time.Millisecond, false) })
+	b.Run("latency=20ms", func(b *testing.B) { benchPipeline(b, 20*time.Millisecond, tracingOff) })
 }
 
-func benchPipeline(b *testing.B, latency time.Duration, tracing bool) {
+type tracingMode int
+
+const (
+	// tracingOff: the noop tracer provider and the client's plain transport.
+	tracingOff tracingMode = iota
+	// tracingOn: every span recorded and exported, otelhttp on the client.
+	tracingOn
+	// tracingTenth: tracingOn with one trace in ten sampled
+	// (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG 0.1).
+	tracingTenth
+	// runDefaults: what `cgworker run` does without OTEL_* settings: the
+	// noop tracer provider, yet the transport wrapped by otelhttp, and the
+	// metrics SDK (a manual reader here, Prometheus there) recording the
+	// worker's and otelhttp's instruments.
+	runDefaults
+)
+
+func benchPipeline(b *testing.B, latency time.Duration, tracing tracingMode) {
 	w := setup(b, cgapitest.Options{Latency: latency, NoRequestLog: true, DiscardBodies: true})
 	publishBacklog(b, w.nc, w.names.EventSubject(schemas.Activity), b.N)
 
 	var tp trace.TracerProvider = noop.NewTracerProvider()
+	var mp metric.MeterProvider = metricnoop.NewMeterProvider()
 	var transport http.RoundTripper // nil: the client's own
-	if tracing {
-		sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
-			sdktrace.WithBatcher(discardSpans{}))
+	switch tracing {
+	case tracingOn, tracingTenth:
+		sampler := sdktrace.AlwaysSample()
+		if tracing == tracingTenth {
+			sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))
+		}
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithBatcher(discardSpans{}))
 		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
 		tp = sdk
-		transport = otelhttp.NewTransport(benchTransport(),
-			otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagation.TraceContext{}))
+	case runDefaults:
+		sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+		mp = sdk
+	}
+	if tracing != tracingOff {
+		transport = telemetry.HTTPTransport(cgapi.NewTransport(), tp, mp)
 	}
 	client, err := cgapi.New(cgapi.Config{
 		AuthURL: w.emu.URL + cgapitest.TokenPath, ImportsURL: w.emu.URL, APIURL: w.emu.URL,
@@ -82,6 +114,7 @@ func benchPipeline(b *testing.B, latency time.Duration, tracing bool) {
 		Concurrency:    64,
 		Logger:         slog.New(slog.DiscardHandler),
 		TracerProvider: tp,
+		MeterProvider:  mp,
 		OnSettled: func(s worker.Settled) {
 			if s.Action != worker.Ack {
 				failed.Add(1)
@@ -103,14 +136,14 @@ func benchPipeline(b *testing.B, latency time.Duration, tracing bool) {
 	ran := make(chan error, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpuStart := time.Now(), processCPU()
 	go func() { ran <- wk.Run(ctx) }()
 	select {
 	case <-all:
 	case <-time.After(10 * time.Minute):
 		b.Fatalf("only %d of %d events settled after 10 minutes", settled.Load(), b.N)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpuStart
 	b.StopTimer()
 	peakHeap := peak()
 	cancel()
@@ -124,6 +157,8 @@ func benchPipeline(b *testing.B, latency time.Duration, tracing bool) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(peakHeap)/mib, "peak-heap-MiB")
 	b.ReportMetric(float64(startHeap)/mib, "start-heap-MiB")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cpu-cores")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
 }
 
 // publishBacklog publishes n copies of benchActivity with JetStream
@@ -136,7 +171,7 @@ func publishBacklog(b *testing.B, nc *nats.Conn, subject string, n int) {
 	}
 	body := []byte(benchActivity)
 	for range n {
-		if _, err := js.PublishAsync(subject, body); err != nil {
+		if _, err := js.PublishAsync(subject, body, jetstream.WithStallWait(time.Minute)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -150,21 +185,23 @@ func publishBacklog(b *testing.B, nc *nats.Conn, subject string, n int) {
 	}
 }
 
-// benchTransport is what the client uses without tracing: enough idle
-// connections for 64 PUTs in flight.
-func benchTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 256
-	return t
-}
-
 // discardSpans is a span exporter that drops what it is given: export is
 // priced, not the storage of spans.
 type discardSpans struct{}
 
 func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardSpans) Shutdown(context.Context) error                             { return nil }
+
+// processCPU is the CPU time (user and system) of the process so far: with
+// cpu-cores near the machine's core count the run was CPU bound; well below
+// it on a busy machine, it was starved by other processes.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 const heapObjects = "/memory/classes/heap/objects:bytes"
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -78,6 +80,13 @@ func runCmd(ctx context.Context, args []string, e env) error {
 // down in order: stop consuming and drain, stop the sync, close NATS, flush
 // telemetry.
 func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
+	// The worker's heap is a few MiB of short-lived garbage: at the
+	// runtime's default GOGC=100 the collector runs constantly (about 13%
+	// of the CPU at full load). 400 costs ~10 MiB of heap and saves ~20% of
+	// the CPU per event. An operator's GOGC (or GOMEMLIMIT) still rules.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version})
 	if err != nil {
 		return fmt.Errorf("OpenTelemetry: %w", err)
@@ -111,7 +120,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		// http.DefaultTransport, 2 idle connections per host.
 		rc.api.Transport = cgapi.NewTransport()
 	}
-	rc.api.Transport = telemetry.HTTPTransport(rc.api.Transport, tel.TracerProvider, tel.MeterProvider)
+	rc.api.Transport = telemetry.HTTPTransport(rc.api.Transport, tel.TracerProvider, nil)
 	client, err := cgapi.New(rc.api)
 	if err != nil {
 		return &settingError{msg: err.Error()}

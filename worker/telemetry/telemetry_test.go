@@ -281,6 +281,42 @@ func TestHTTPTransport(t *testing.T) {
 	}
 }
 
+// With the no-op provider the transport only propagates: the producer's
+// context still reaches the API, the caller's request is left as it was.
+func TestHTTPTransportWithoutTracing(t *testing.T) {
+	t.Parallel()
+	headers := make(chan http.Header, 2)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(api.Close)
+	client := &http.Client{Transport: HTTPTransport(nil, noop.NewTracerProvider(), nil)}
+
+	ctx, parent := remoteParent()
+	for _, c := range []context.Context{ctx, context.Background()} {
+		req, err := http.NewRequestWithContext(c, http.MethodPut, api.URL+"/activities/", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if req.Header.Get("Traceparent") != "" {
+			t.Error("the caller's request was changed")
+		}
+	}
+	want := "00-" + parent.TraceID().String() + "-" + parent.SpanID().String() + "-01"
+	if got := (<-headers).Get("Traceparent"); got != want {
+		t.Errorf("traceparent %q, want the producer's %q", got, want)
+	}
+	if got := (<-headers).Get("Traceparent"); got != "" {
+		t.Errorf("traceparent %q without any trace context", got)
+	}
+}
+
 func TestLogHandlerAddsTraceIDs(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer

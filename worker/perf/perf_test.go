@@ -1,0 +1,653 @@
+package perf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/queue/natstest"
+	"github.com/cgworker/cgworker/schemas"
+)
+
+// activity is the event every run publishes: typical and valid, without a
+// reference, so cgworker derives one and rewrites the body (its full hot
+// path) while the baseline forwards it as it is.
+const activity = `{"account":"ACME Industries","type":"Support Ticket","source":"Freshdesk",` +
+	`"contact":"john.doe@example.com","happened_at":"2019-10-06 22:34:45",` +
+	`"additional_information_object":{"subject":"Printer on fire","priority":3,"agent":"Jane Roe"}}`
+
+// Latency phase: events published at a fixed rate, well below every
+// configuration's capacity, so that the times measured are the pipeline's
+// and not a queue's.
+const (
+	latencyRate   = 1000 // events/s
+	latencyEvents = 3000
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cgworker-perf-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// builds are the binaries built so far, each once per test process, without
+// the race detector (which would apply to the test process only anyway).
+var builds sync.Map // package path -> func() (string, error)
+
+func binary(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	f, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+		out := filepath.Join(binDir, name)
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
+		}
+		return out, nil
+	}))
+	path, err := f.(func() (string, error))()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+func cgworkerBinary(tb testing.TB) string {
+	return binary(tb, "cgworker", "github.com/cgworker/cgworker/cmd/cgworker")
+}
+
+// testdata is left out of ./... but builds by path.
+func baselineBinary(tb testing.TB) string { return binary(tb, "baseline", "./testdata/baseline") }
+
+// TestBaseline proves the yardstick does its job: every event reaches the
+// API and is acknowledged.
+func TestBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	t.Parallel()
+	const n = 50
+	ns := natstest.NewServer(t)
+	emu := cgapitest.NewServer(t, cgapitest.Options{})
+	js, cons := prepareStream(t, ns.URL)
+	publish(t, js, n)
+	p := start(t, "baseline", baselineBinary(t), workerEnv(ns.URL, emu.URL))
+	waitFor(t, 30*time.Second, "every event acknowledged", func() bool { return drained(t, cons, n) })
+	if got := emu.ActivityCount(); got != n {
+		t.Errorf("emulator stored %d activities, want %d", got, n)
+	}
+	p.stop(t)
+}
+
+// BenchmarkBinary is cgworker's performance record (issue 8). Each run of
+// a configuration (b.N runs; one with the default -benchtime) measures:
+//
+//   - events/s: a backlog of N valid activities is published while the
+//     durable consumer is paused; the replicas start and each registers its
+//     pull request; then the pause ends and the clock runs until
+//     the consumer's ack floor reaches the last event (polled every 5 ms).
+//     Start-up is therefore not counted, and neither is publishing.
+//   - p50-ms, p99-ms: afterwards, 3,000 events are published at 1,000/s;
+//     the consumer samples every acknowledgement (sample_freq 100%) and the
+//     server's ack advisory, received by the test over the in-process
+//     server, marks the acknowledgement. Latency = advisory received - time
+//     just before the publish call.
+//   - peak-rss-MiB: the largest VmHWM of the replicas, read from /proc just
+//     before they are stopped; peak-heap-MiB: the largest heap their
+//     GODEBUG=gctrace=1 lines report (1 MiB resolution).
+//   - worker-cpu-ms/1k: user+system CPU of all replicas during the backlog
+//     drain (/proc/PID/stat), per 1,000 events; emulator-cpu-ms/1k and
+//     nats-cpu-ms/1k the same for the emulator process and for the test
+//     process (the embedded NATS server, plus the test's 5 ms polling).
+//
+// Everything shares the machine's cores: the NATS server in the test
+// process, the emulator process and the replicas.
+//
+//	go test -run '^$' -bench Binary -count 3 ./worker/perf/
+func BenchmarkBinary(b *testing.B) {
+	cgworker, baseline := cgworkerBinary(b), baselineBinary(b)
+	for _, lat := range []struct {
+		name    string
+		latency time.Duration
+		events  int
+	}{
+		{"latency=0", 0, 20_000},
+		{"latency=20ms", 20 * time.Millisecond, 10_000},
+	} {
+		b.Run(lat.name, func(b *testing.B) {
+			for _, c := range []struct {
+				name     string
+				bin      string
+				args     []string
+				replicas int
+			}{
+				{"replicas=1/cgworker", cgworker, []string{"run"}, 1},
+				{"replicas=1/baseline", baseline, nil, 1},
+				{"replicas=3/cgworker", cgworker, []string{"run"}, 3},
+			} {
+				b.Run(c.name, func(b *testing.B) {
+					var sum result
+					for range b.N {
+						sum = sum.add(runOnce(b, runSpec{
+							emulator: cgworker, bin: c.bin, args: c.args, replicas: c.replicas,
+							latency: lat.latency, events: lat.events,
+						}))
+					}
+					sum.report(b, b.N)
+				})
+			}
+		})
+	}
+}
+
+type runSpec struct {
+	emulator string // the cgworker binary, for `cgworker emulator`
+	bin      string
+	args     []string
+	replicas int
+	latency  time.Duration
+	events   int
+}
+
+// result is one run's figures (or a sum of runs').
+type result struct {
+	eventsPerSec     float64
+	perEvent         time.Duration // wall time per event
+	p50, p99         time.Duration
+	peakRSS          int64 // bytes
+	peakHeap         int64 // bytes
+	workerCPUPer1k   time.Duration
+	emulatorCPUPer1k time.Duration
+	natsCPUPer1k     time.Duration
+}
+
+func (r result) add(o result) result {
+	return result{
+		eventsPerSec:     r.eventsPerSec + o.eventsPerSec,
+		perEvent:         r.perEvent + o.perEvent,
+		p50:              r.p50 + o.p50,
+		p99:              r.p99 + o.p99,
+		peakRSS:          max(r.peakRSS, o.peakRSS),
+		peakHeap:         max(r.peakHeap, o.peakHeap),
+		workerCPUPer1k:   r.workerCPUPer1k + o.workerCPUPer1k,
+		emulatorCPUPer1k: r.emulatorCPUPer1k + o.emulatorCPUPer1k,
+		natsCPUPer1k:     r.natsCPUPer1k + o.natsCPUPer1k,
+	}
+}
+
+func (r result) report(b *testing.B, runs int) {
+	n := float64(runs)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / n }
+	b.ReportMetric(float64(r.perEvent)/n, "ns/op") // per event, not per run
+	b.ReportMetric(r.eventsPerSec/n, "events/s")
+	b.ReportMetric(ms(r.p50), "p50-ms")
+	b.ReportMetric(ms(r.p99), "p99-ms")
+	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(r.peakHeap)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(ms(r.workerCPUPer1k), "worker-cpu-ms/1k")
+	b.ReportMetric(ms(r.emulatorCPUPer1k), "emulator-cpu-ms/1k")
+	b.ReportMetric(ms(r.natsCPUPer1k), "nats-cpu-ms/1k")
+}
+
+func runOnce(b *testing.B, s runSpec) result {
+	b.StopTimer()
+	ns := natstest.NewServer(b)
+	emu := start(b, "emulator", s.emulator, nil, "emulator", "--addr", "127.0.0.1:0", "--latency", s.latency.String())
+	emuURL := emu.url(b)
+	js, cons := prepareStream(b, ns.URL)
+	ctx := context.Background()
+	names := queue.NewNames("")
+	stream, durable := names.EventsStream(), names.Consumer(schemas.Activity)
+	if _, err := js.PauseConsumer(ctx, stream, durable, time.Now().Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	last := publish(b, js, s.events)
+
+	env := workerEnv(ns.URL, emuURL)
+	env["GODEBUG"] = "gctrace=1" // one line per GC on stderr, for the peak heap
+	procs := make([]*proc, s.replicas)
+	for i := range procs {
+		procs[i] = start(b, fmt.Sprintf("replica-%d", i+1), s.bin, env, s.args...)
+	}
+	waitFor(b, 60*time.Second, "every replica pulling", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumWaiting >= s.replicas
+	})
+
+	// Backlog drain.
+	workerCPU0, emuCPU0, selfCPU0 := cpuOf(b, procs...), cpuOf(b, emu), selfCPU()
+	// The server kicks a paused consumer when its pause ends, but not when
+	// it is resumed early: end the pause shortly instead of resuming.
+	t0 := time.Now().Add(50 * time.Millisecond)
+	if _, err := js.PauseConsumer(ctx, stream, durable, t0); err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	nextReport := t0.Add(5 * time.Second)
+	waitFor(b, 10*time.Minute, "backlog acknowledged", func() bool {
+		if time.Now().After(nextReport) { // a slow drain says where it stands
+			nextReport = nextReport.Add(5 * time.Second)
+			if info, err := cons.Info(ctx); err == nil {
+				b.Logf("after %s: %d pending, %d awaiting ack, %d pull requests waiting, ack floor %d of %d",
+					time.Since(t0).Round(time.Millisecond), info.NumPending, info.NumAckPending, info.NumWaiting, info.AckFloor.Stream, last)
+			}
+		}
+		return drained(b, cons, last)
+	})
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	per1k := func(d time.Duration) time.Duration { return d * 1000 / time.Duration(s.events) }
+	r := result{
+		eventsPerSec:     float64(s.events) / elapsed.Seconds(),
+		perEvent:         elapsed / time.Duration(s.events),
+		workerCPUPer1k:   per1k(cpuOf(b, procs...) - workerCPU0),
+		emulatorCPUPer1k: per1k(cpuOf(b, emu) - emuCPU0),
+		natsCPUPer1k:     per1k(selfCPU() - selfCPU0),
+	}
+
+	r.p50, r.p99 = measureLatency(b, js, ns.URL)
+
+	for _, p := range procs {
+		r.peakRSS = max(r.peakRSS, peakRSS(b, p))
+	}
+	for _, p := range procs {
+		p.stop(b)
+		r.peakHeap = max(r.peakHeap, peakHeap(b, p))
+	}
+	emu.stop(b)
+	if n := dlqCount(b, js); n > 0 {
+		b.Fatalf("%d events were dead-lettered; the benchmark's events must all be valid", n)
+	}
+	return r
+}
+
+// prepareStream creates the streams and the activity consumer as cgworker
+// does, with every acknowledgement sampled for the latency phase.
+func prepareStream(tb testing.TB, url string) (jetstream.JetStream, jetstream.Consumer) {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	sc := queue.StreamConfig{Names: queue.NewNames("")}
+	if err := queue.EnsureStreams(ctx, js, sc); err != nil {
+		tb.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, js, sc, schemas.Activity)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := cons.CachedInfo().Config
+	cfg.SampleFrequency = "100%"
+	if cons, err = js.UpdateConsumer(ctx, sc.Names.EventsStream(), cfg); err != nil {
+		tb.Fatal(err)
+	}
+	return js, cons
+}
+
+// publish publishes n activities and returns the stream sequence of the
+// last.
+func publish(tb testing.TB, js jetstream.JetStream, n int) uint64 {
+	tb.Helper()
+	subject := queue.NewNames("").EventSubject(schemas.Activity)
+	var last jetstream.PubAckFuture
+	for range n {
+		f, err := js.PublishAsync(subject, []byte(activity), jetstream.WithStallWait(time.Minute))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		last = f
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		tb.Fatal("events not acknowledged by JetStream within a minute")
+	}
+	select {
+	case ack := <-last.Ok():
+		return ack.Sequence
+	case err := <-last.Err():
+		tb.Fatal(err)
+	}
+	return 0
+}
+
+// drained reports whether every event up to stream sequence last is
+// acknowledged.
+func drained(tb testing.TB, cons jetstream.Consumer, last uint64) bool {
+	info, err := cons.Info(context.Background())
+	return err == nil && info.AckFloor.Stream >= last && info.NumAckPending == 0
+}
+
+// ackAdvisory is the part of the server's consumer ack metric we read.
+type ackAdvisory struct {
+	StreamSeq uint64 `json:"stream_seq"`
+}
+
+// measureLatency publishes latencyEvents at latencyRate and returns the
+// median and 99th percentile of publish-to-acknowledgement times.
+func measureLatency(b *testing.B, js jetstream.JetStream, url string) (p50, p99 time.Duration) {
+	b.Helper()
+	names := queue.NewNames("")
+	nc, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	acked := make(map[uint64]time.Time, latencyEvents)
+	subject := "$JS.EVENT.METRIC.CONSUMER.ACK." + names.EventsStream() + "." + names.Consumer(schemas.Activity)
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		now := time.Now()
+		var a ackAdvisory
+		if json.Unmarshal(m.Data, &a) == nil {
+			mu.Lock()
+			acked[a.StreamSeq] = now
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+
+	type sent struct {
+		at  time.Time
+		ack jetstream.PubAckFuture
+	}
+	published := make([]sent, 0, latencyEvents)
+	interval := time.Second / latencyRate
+	start := time.Now()
+	for i := range latencyEvents {
+		// Pacing the load, not waiting for a condition.
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		at := time.Now()
+		f, err := js.PublishAsync(names.EventSubject(schemas.Activity), []byte(activity), jetstream.WithStallWait(time.Minute))
+		if err != nil {
+			b.Fatal(err)
+		}
+		published = append(published, sent{at, f})
+	}
+	seqs := make([]uint64, len(published))
+	for i, p := range published {
+		select {
+		case ack := <-p.ack.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-p.ack.Err():
+			b.Fatal(err)
+		}
+	}
+	waitFor(b, 2*time.Minute, "every acknowledgement of the latency phase", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, seq := range seqs {
+			if _, ok := acked[seq]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	lat := make([]time.Duration, len(seqs))
+	mu.Lock()
+	for i, seq := range seqs {
+		lat[i] = acked[seq].Sub(published[i].at)
+	}
+	mu.Unlock()
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100]
+}
+
+func dlqCount(tb testing.TB, js jetstream.JetStream) uint64 {
+	tb.Helper()
+	s, err := js.Stream(context.Background(), queue.NewNames("").DLQStream())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// workerEnv is the environment of cgworker run (and of the baseline): the
+// contract's defaults but for the sync, which is off, and logs at warn.
+func workerEnv(natsURL, apiURL string) map[string]string {
+	return map[string]string{
+		"NATS_URL":         natsURL,
+		"CG_AUTH_URL":      apiURL + cgapitest.TokenPath,
+		"CG_IMPORTS_URL":   apiURL,
+		"CG_API_URL":       apiURL,
+		"CG_CLIENT_ID":     "dev",
+		"CG_CLIENT_SECRET": "dev",
+		"CG_SYNC":          "false",
+		"CG_HTTP_ADDR":     "127.0.0.1:0",
+		"LOG_LEVEL":        "warn",
+	}
+}
+
+// proc is a process started by a benchmark; its output goes to a file that
+// is shown when the benchmark fails.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error // valid after done
+}
+
+// start runs bin with exactly env (plus PATH, HOME and TMPDIR): nothing of
+// the developer's environment, such as OTEL_*, leaks in.
+func start(tb testing.TB, name, bin string, env map[string]string, args ...string) *proc {
+	tb.Helper()
+	p := &proc{name: name, logPath: filepath.Join(tb.TempDir(), name+".log"), done: make(chan struct{})}
+	logf, err := os.Create(p.logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = logf.Close()
+		close(p.done)
+	}()
+	tb.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if tb.Failed() {
+			tb.Logf("--- %s's output ---\n%s", name, tail(p.output(), 30))
+		}
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// url waits for the emulator's first line, its base URL.
+func (p *proc) url(tb testing.TB) string {
+	tb.Helper()
+	var url string
+	waitFor(tb, 30*time.Second, p.name+"'s URL", func() bool {
+		first, _, complete := strings.Cut(p.output(), "\n")
+		if complete {
+			url = first
+		}
+		return complete
+	})
+	if !strings.HasPrefix(url, "http://") {
+		tb.Fatalf("%s printed %q first, want its URL", p.name, url)
+	}
+	return url
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(tb testing.TB) {
+	tb.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		// A Go program's goroutine dump, into the log shown on failure.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+		tb.Fatalf("%s did not stop within 60s of SIGTERM", p.name)
+	}
+	if p.err != nil {
+		tb.Fatalf("%s: %v", p.name, p.err)
+	}
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times: 100 on Linux.
+const clockTick = 10 * time.Millisecond
+
+// cpuOf is the user+system CPU time the processes have used so far.
+func cpuOf(tb testing.TB, procs ...*proc) time.Duration {
+	tb.Helper()
+	var total time.Duration
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+		if err != nil {
+			tb.Fatalf("%s: %v", p.name, err)
+		}
+		// Fields after the command name, which is in parentheses: state is
+		// field 3, utime 14, stime 15.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		utime, err1 := strconv.ParseInt(f[11], 10, 64)
+		stime, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			tb.Fatalf("%s: /proc stat: %v", p.name, err)
+		}
+		total += time.Duration(utime+stime) * clockTick
+	}
+	return total
+}
+
+// selfCPU is the test process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS is the process's VmHWM, its peak resident set.
+func peakRSS(tb testing.TB, p *proc) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatalf("%s: %v", p.name, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				tb.Fatalf("%s: VmHWM %q: %v", p.name, v, err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatalf("%s: no VmHWM in /proc status", p.name)
+	return 0
+}
+
+// gcHeap matches the heap sizes of a gctrace line: at the start of the GC,
+// at its end, and live ("4->5->2 MB"; the runtime's MB are MiB).
+var gcHeap = regexp.MustCompile(`(\d+)->(\d+)->\d+ MB`)
+
+// peakHeap is the largest heap the process's gctrace lines report: the
+// heap peaks as a GC runs, so this misses at most the growth after the
+// last GC.
+func peakHeap(tb testing.TB, p *proc) int64 {
+	tb.Helper()
+	var peak int64
+	for line := range strings.Lines(p.output()) {
+		if !strings.HasPrefix(line, "gc ") {
+			continue
+		}
+		if m := gcHeap.FindStringSubmatch(line); m != nil {
+			start, _ := strconv.ParseInt(m[1], 10, 64)
+			end, _ := strconv.ParseInt(m[2], 10, 64)
+			peak = max(peak, start<<20, end<<20)
+		}
+	}
+	if peak == 0 {
+		tb.Fatalf("%s: no gctrace line in its output", p.name)
+	}
+	return peak
+}
+
+// waitFor polls cond every 5 ms until it holds or the deadline passes.
+func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		<-tick.C
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
