@@ -38,6 +38,12 @@ type Config struct {
 	// not working on. Default: Concurrency, at most 64.
 	Batch int
 
+	// Lookahead is how many fetched messages may wait for a free handler,
+	// so a finished PUT finds its next message at once instead of a fetch
+	// round trip later. They are reported in progress while they wait, so
+	// their ack wait never runs out. Default: Concurrency/4, at least 1.
+	Lookahead int
+
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider // nil: the otel global
 	MeterProvider  metric.MeterProvider // nil: the otel global
@@ -75,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryMaxInterval <= 0 {
 		c.RetryMaxInterval = 30 * time.Second
+	}
+	if c.Lookahead <= 0 {
+		c.Lookahead = max(c.Concurrency/4, 1)
 	}
 	if c.Batch <= 0 {
 		c.Batch = min(c.Concurrency, 64)

@@ -35,8 +35,8 @@ type Worker struct {
 	stopping context.Context
 	putCtx   context.Context
 
-	sem      chan struct{} // one slot per PUT in flight
-	idle     chan job      // handler goroutines waiting for a message
+	sem      chan struct{} // one slot per message held: in flight or queued
+	jobs     chan *held    // fetched messages for the handler goroutines
 	inflight *inProgress
 
 	contactMu    sync.Mutex
@@ -62,7 +62,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		tracer:       tp.Tracer("github.com/cgworker/cgworker/worker"),
 		metrics:      m,
 		health:       cfg.Health,
-		sem:          make(chan struct{}, cfg.Concurrency),
+		sem:          make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
 		contactFirst: make(map[uint64]time.Time),
 	}, nil
 }
@@ -97,14 +97,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); w.inflight.run(hbCtx) }()
 
-	w.idle = make(chan job)
+	// Concurrency handler goroutines, living as long as Run: a goroutine
+	// per message would grow its stack anew each time (validation and the
+	// HTTP client run deep), about 5% of the CPU.
+	w.jobs = make(chan *held, w.cfg.Concurrency+w.cfg.Lookahead)
 	var handlers sync.WaitGroup
+	for range w.cfg.Concurrency {
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			for h := range w.jobs {
+				w.handle(h)
+				w.releaseSlots(1)
+			}
+		}()
+	}
 	var pullers sync.WaitGroup
 	for k, c := range consumers {
 		pullers.Add(1)
 		go func() {
 			defer pullers.Done()
-			w.pull(k, c, &handlers)
+			w.pull(k, c)
 		}()
 	}
 	w.cfg.Logger.Info("consuming", "kinds", w.cfg.Kinds, "concurrency", w.cfg.Concurrency, "batch", w.cfg.Batch)
@@ -114,6 +127,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.health.setDraining()
 	stop()
 	pullers.Wait()
+	close(w.jobs) // handlers finish what they hold and hand back what is queued
 
 	done := make(chan struct{})
 	go func() { handlers.Wait(); close(done) }()
@@ -124,7 +138,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		abandon()
 		<-done
 	}
-	close(w.idle) // the handler goroutines end; no puller is left to dispatch
 	hbStop()
 	<-hbDone
 	w.metrics.stopObserving()
@@ -143,7 +156,7 @@ const pullWait = 5 * time.Second
 // in-progress reports, a held message never does). An idle consumer waits
 // on the server with one slot; once messages flow, each fetch takes as many
 // as there are free slots (at most Batch) without waiting.
-func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer, handlers *sync.WaitGroup) {
+func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
 	flowing := false
 	for {
@@ -188,8 +201,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer, handlers *sync.Wa
 				w.releaseSlots(1)
 				continue
 			}
-			handlers.Add(1)
-			w.dispatch(job{kind, m}, handlers)
+			w.take(kind, m)
 		}
 		cancel()
 		w.releaseSlots(k - n)
@@ -234,16 +246,32 @@ func (w *Worker) releaseSlots(n int) {
 // processSpan are the start options of a message's span, built once.
 var processSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
-// handle processes one delivery of a message: prepare, deliver, settle.
-func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
+// take queues a fetched message for the handlers. From here on it is
+// reported in progress, queued or not, so it is never redelivered while
+// this replica holds it.
+func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		// Not a JetStream message: cannot happen on a pull consumer.
 		w.cfg.Logger.Error("message without metadata", "subject", m.Subject(), "error", err)
 		_ = m.Term()
+		w.releaseSlots(1)
 		return
 	}
 	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
+	w.inflight.add(h)
+	w.jobs <- h // never blocks: the queue has room for every slot
+}
+
+// handle processes one delivery of a message: prepare, deliver, settle.
+func (w *Worker) handle(h *held) {
+	defer w.inflight.remove(h)
+	if w.stopping.Err() != nil {
+		// Queued when shutdown began: straight back to the stream.
+		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})
+		return
+	}
+	kind, m, meta := h.kind, h.msg, h.meta
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
 	ctx, span := w.tracer.Start(ctx, "process "+m.Subject(), processSpan...)
 	defer span.End()
@@ -265,8 +293,6 @@ func (w *Worker) handle(kind schemas.Kind, m jetstream.Msg) {
 			attribute.Int("messaging.message.body.size", len(m.Data())),
 		)
 	}
-	w.inflight.add(h)
-	defer w.inflight.remove(h)
 	w.metrics.inFlight.Add(ctx, 1)
 	defer w.metrics.inFlight.Add(ctx, -1)
 
