@@ -149,13 +149,14 @@ func (w *Worker) Run(ctx context.Context) error {
 // Short, so a lost server or a moved consumer leader is noticed quickly.
 const pullWait = 5 * time.Second
 
-// pull feeds one consumer's messages to handlers, at most Concurrency in
-// flight across all kinds. Messages are fetched only into free slots, never
-// ahead of them: a message that waited in a client buffer for a slot would
-// see its ack wait run out and be processed by another replica too (with
-// in-progress reports, a held message never does). An idle consumer waits
-// on the server with one slot; once messages flow, each fetch takes as many
-// as there are free slots (at most Batch) without waiting.
+// pull feeds one consumer's messages to the handlers. A slot is one message
+// held, in a handler or in the short look-ahead queue; messages are fetched
+// only into free slots, and every fetched message is reported in progress
+// from then on (take). Nothing sits in a client buffer unreported, where
+// its ack wait would run out and another replica would process it too. An
+// idle consumer waits on the server with one slot; once messages flow, each
+// fetch takes as many as there are free slots (at most Batch) without
+// waiting.
 func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
 	flowing := false
