@@ -189,7 +189,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 				return
 			}
 			log.Warn("cannot pull messages; retrying", "error", err)
-			w.noteConsumerError(err)
+			c = w.rebind(kind, c, err)
 			sleepCtx(w.stopping, time.Second)
 			continue
 		}
@@ -211,7 +211,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			// Missed heartbeats while NATS restarts or a leader moves.
 			log.Warn("pulling messages", "error", err)
-			w.noteConsumerError(err)
+			c = w.rebind(kind, c, err)
 			sleepCtx(w.stopping, 100*time.Millisecond)
 			continue
 		}
@@ -219,13 +219,26 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	}
 }
 
-// noteConsumerError marks the consumers unbound when the server says a
-// consumer is gone. Other pull errors come with a lost connection, which
-// readiness already reports as such.
-func (w *Worker) noteConsumerError(err error) {
-	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-		w.health.setConsumers(false)
+// rebind handles a pull error. When the server says the consumer is gone
+// (deleted by hand, or its stream recreated), the replica is not ready and
+// binds it again as at start-up: created when missing, used as it is when
+// an operator put it back. Other pull errors come with a lost connection,
+// which readiness already reports as such.
+func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jetstream.Consumer {
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
+		return c
 	}
+	w.health.setConsumers(false)
+	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
+	defer cancel()
+	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
+	nc, err := queue.EnsureConsumer(ctx, w.js, sc, kind)
+	if err != nil {
+		w.cfg.Logger.Error("consumer gone and cannot be bound again", "kind", kind, "error", err)
+		return c
+	}
+	w.cfg.Logger.Warn("consumer was gone; bound again", "kind", kind, "consumer", w.cfg.Names.Consumer(kind))
+	return nc
 }
 
 // trySlot takes a free slot if there is one.

@@ -150,3 +150,24 @@ func TestShutdownInterruptsBackoff(t *testing.T) {
 		t.Fatalf("outcomes %+v, want one hand-back", got)
 	}
 }
+
+func TestDeletedConsumerIsBoundAgain(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{})
+	health := worker.NewHealth(true, false)
+	health.SetNATS(true)
+	cfg := testConfig()
+	cfg.Health = health
+	w.start(nil, cfg)
+	first := w.publish(schemas.Activity, activity(1), nil)
+	waitFor(t, 10*time.Second, "first delivery", func() bool { return w.emu.ActivityCount() == 1 })
+	_ = first
+
+	// An operator deletes the consumer under the running worker.
+	if err := w.js.DeleteConsumer(context.Background(), w.names.EventsStream(), w.names.Consumer(schemas.Activity)); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(schemas.Activity, activity(2), nil)
+	waitFor(t, 20*time.Second, "delivery after the consumer was bound again", func() bool { return w.emu.ActivityCount() == 2 })
+	waitFor(t, 5*time.Second, "ready again", func() bool { return health.Ready() == nil })
+}

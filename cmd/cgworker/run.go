@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/queue"
@@ -91,6 +92,11 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("OpenTelemetry: %w", err)
 	}
+	// Export failures (an unreachable collector) go to the structured log,
+	// not to stderr as bare lines.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("OpenTelemetry export", "error", err)
+	}))
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
