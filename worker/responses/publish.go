@@ -82,7 +82,7 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 	id := MsgID(n, gen)
 
 	b := p.backoff()
-	for {
+	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.publishTimeout)
 		ack, err := s.js.PublishMsg(pctx, msg,
 			jetstream.WithMsgID(id),
@@ -90,6 +90,12 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 			jetstream.WithExpectLastSequencePerSubject(p.lastSeq))
 		cancel()
 		if err == nil {
+			if ack.Duplicate && attempt > 1 {
+				// Our own earlier attempt was stored and its ack lost:
+				// the message id caught the retry. It is the tail now.
+				p.lastSeq = max(p.lastSeq, ack.Sequence)
+				return false, nil
+			}
 			if ack.Duplicate {
 				s.log.Warn("response already in the stream under its message id; not published again",
 					"number", n, "msg_id", id, "seq", ack.Sequence)
@@ -100,6 +106,15 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 		}
 		if ctx.Err() != nil {
 			return false, context.Cause(ctx)
+		}
+		if wrongLastSequence(err) && attempt > 1 {
+			// An earlier attempt may have been stored after all (sent
+			// from the client's reconnect buffer once the server was
+			// back): then it is the tail, and only its ack was lost.
+			if t, terr := p.readTail(ctx); terr == nil && t.ours && t.gen == gen && t.number == n {
+				p.lastSeq = t.seq
+				return false, nil
+			}
 		}
 		if wrongLastSequence(err) {
 			return false, fmt.Errorf("%w (publishing number %d after sequence %d): %v", ErrConcurrentWriter, n, p.lastSeq, err)
