@@ -48,7 +48,7 @@ type Config struct {
 	TracerProvider trace.TracerProvider // nil: the otel global
 	MeterProvider  metric.MeterProvider // nil: the otel global
 	Health         *Health              // nil: readiness not reported
-	OnSettled      settledHook          // optional, called after each message is settled
+	OnSettled      func(Settled)        // optional, called after each message is settled (dev --demo narrates)
 }
 
 // maxNakDelay caps the delay of a message handed back to JetStream.
@@ -93,7 +93,3 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-// OnSettled, when set in Config, is called after each message is settled
-// (used by `cgworker dev --demo` to narrate what happened).
-type settledHook = func(Settled)

@@ -124,7 +124,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	w.cfg.Logger.Info("shutting down", "timeout", w.cfg.ShutdownTimeout)
-	w.health.setDraining()
+	w.health.SetDraining()
 	stop()
 	pullers.Wait()
 	close(w.jobs) // handlers finish what they hold and hand back what is queued

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 )
 
@@ -145,9 +146,9 @@ func reasonOf(err error) string {
 
 // deadLetterFromAPI is the outcome of the API rejecting the data.
 func deadLetterFromAPI(de *cgapi.DataError) Outcome {
-	kind := ErrorKindAPI4xx
+	kind := deadletter.ErrorKindAPI4xx
 	if de.Status == 422 {
-		kind = ErrorKindAPI422
+		kind = deadletter.ErrorKindAPI422
 	}
 	return Outcome{
 		Action:     DeadLetter,

@@ -47,14 +47,12 @@ func (h *Health) setConsumers(bound bool) {
 	}
 }
 
-func (h *Health) setDraining() {
+// SetDraining marks the process as shutting down.
+func (h *Health) SetDraining() {
 	if h != nil {
 		h.draining.Store(true)
 	}
 }
-
-// SetDraining marks the process as shutting down.
-func (h *Health) SetDraining() { h.setDraining() }
 
 // setAPI records the outcome of the latest API call: an outage error, or
 // nil once the API answers properly again. Cheap on the hot path: it writes
@@ -72,9 +70,6 @@ func (h *Health) setAPI(err error) {
 	e := err // a copy: taking err's address would allocate on every call, success included
 	h.apiErr.Store(&e)
 }
-
-// SetAPI is setAPI for other packages (the sync).
-func (h *Health) SetAPI(err error) { h.setAPI(err) }
 
 // Ready returns nil when the replica is ready, else the reason it is not.
 func (h *Health) Ready() error {

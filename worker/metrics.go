@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 )
 
@@ -127,7 +128,7 @@ func (m *metrics) recordPut(ctx context.Context, kind schemas.Kind, err error, d
 var (
 	outcomeSets = attrTable2("kind", "outcome", []string{Ack.String(), DeadLetter.String(), Retry.String(), HandBack.String()})
 	reasonSets  = attrTable2("kind", "reason", []string{"rate-limit", "auth", "misconfigured", "transient", "contact"})
-	ekindSets   = attrTable2("kind", "error_kind", []string{string(schemas.Malformed), string(schemas.Schema), ErrorKindAPI422, ErrorKindAPI4xx})
+	ekindSets   = attrTable2("kind", "error_kind", []string{deadletter.ErrorKindMalformed, deadletter.ErrorKindSchema, deadletter.ErrorKindAPI422, deadletter.ErrorKindAPI4xx})
 	putSets     = func() map[schemas.Kind]map[string]metric.MeasurementOption {
 		out := map[schemas.Kind]map[string]metric.MeasurementOption{}
 		for _, k := range schemas.Kinds {

@@ -45,12 +45,6 @@ func (a Action) String() string {
 	}
 }
 
-// Error kinds of dead letters (header CG-Error-Kind) beyond the schema ones.
-const (
-	ErrorKindAPI422 = "api-422"
-	ErrorKindAPI4xx = "api-4xx"
-)
-
 // Outcome is the verdict on one delivery of a message.
 type Outcome struct {
 	Action Action

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
@@ -467,4 +468,40 @@ func TestWaitingMessagesAreNotRedelivered(t *testing.T) {
 	if calls := w.emu.Calls(cgapitest.ActivitiesPath); calls != n {
 		t.Fatalf("%d PUTs for %d messages: messages waiting for a slot were redelivered", calls, n)
 	}
+}
+
+// TestDeadLetterNotStoredKeepsTheMessage: when the dead letter cannot be
+// stored (here the dead-letter stream is gone), the message is not
+// acknowledged but handed back with a delay, and is dead-lettered once the
+// stream is back.
+func TestDeadLetterNotStoredKeepsTheMessage(t *testing.T) {
+	t.Parallel()
+	w := setup(t, cgapitest.Options{})
+	if err := w.js.DeleteStream(context.Background(), w.names.DLQStream()); err != nil {
+		t.Fatal(err)
+	}
+	r := w.start(nil, testConfig())
+	seq := w.publish(schemas.Activity, `not json`, nil)
+	waitFor(t, 10*time.Second, "a failed dead letter handed back", func() bool {
+		for _, s := range r.settledOf(seq) {
+			if s.Action == worker.Retry {
+				return true
+			}
+		}
+		return false
+	})
+	if _, ok := r.final(seq); ok {
+		t.Fatal("message settled while its dead letter could not be stored")
+	}
+	if err := queue.EnsureStreams(context.Background(), w.js, queue.StreamConfig{Names: w.names, AckWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "dead letter stored", func() bool { _, ok := r.final(seq); return ok })
+	if s, _ := r.final(seq); s.Action != worker.DeadLetter {
+		t.Fatalf("outcome %v, want dead-lettered", s.Action)
+	}
+	if n := len(w.deadLetters()); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+	waitFor(t, 5*time.Second, "consumer settled", func() bool { return w.consumerSettled(schemas.Activity) })
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,12 +27,7 @@ type request struct {
 }
 
 // header reads a header whatever the case its producer gave it.
-func header(h nats.Header, key string) string {
-	if h == nil {
-		return ""
-	}
-	return queue.HeaderCarrier(h).Get(key)
-}
+func header(h nats.Header, key string) string { return queue.HeaderCarrier(h).Get(key) }
 
 // prepare validates m and builds the API request. A non-nil *schemas.Error
 // means the event is invalid: the API is never called for it. The returned
@@ -48,7 +44,7 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 		if err != nil {
 			invalid = asSchemaError(err)
 		}
-		req.reference = firstNonEmpty(fields.Reference, header(h, deadletter.HeaderReference))
+		req.reference = cmp.Or(fields.Reference, header(h, deadletter.HeaderReference))
 		if req.reference == "" {
 			req.reference = DeriveReference(meta.Stream, header(h, nats.MsgIdHdr), meta.Sequence.Stream, meta.Timestamp.UnixNano())
 		}
@@ -101,14 +97,7 @@ func asSchemaError(err error) *schemas.Error {
 	if errors.As(err, &se) {
 		return se
 	}
-	return &schemas.Error{Kind: schemas.Schema, Summary: "schema: " + err.Error(), Fields: map[string][]string{"body": {err.Error()}}}
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return &schemas.Error{Kind: schemas.Schema, Summary: "schema: " + err.Error(), Fields: map[string][]string{schemas.BodyKey: {err.Error()}}}
 }
 
 // DeriveReference is the reference of an activity that has none

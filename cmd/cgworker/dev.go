@@ -21,12 +21,23 @@ import (
 
 // devDefaults are the settings `dev` changes, unless set, to suit a laptop:
 // readable logs, a free port for /metrics, a contact wait short enough to
-// watch.
+// watch, and the emulator's configuration references.
 var devDefaults = map[string]string{
-	"LOG_FORMAT":      "text",
-	"LOG_LEVEL":       "warn",
-	"CG_HTTP_ADDR":    "127.0.0.1:0",
-	"CG_CONTACT_WAIT": "5s",
+	"LOG_FORMAT":               "text",
+	"LOG_LEVEL":                "warn",
+	"CG_HTTP_ADDR":             "127.0.0.1:0",
+	"CG_CONTACT_WAIT":          "5s",
+	"CG_ACCOUNT_CONFIGURATION": "account",
+	"CG_CONTACT_CONFIGURATION": "contact",
+}
+
+// devAPI are the API settings of `dev`, whatever the environment says: the
+// emulator at url.
+func devAPI(url string) map[string]string {
+	return map[string]string{
+		"CG_REGION": "", "CG_AUTH_URL": url + cgapitest.TokenPath, "CG_IMPORTS_URL": url, "CG_API_URL": url,
+		"CG_CLIENT_ID": "dev", "CG_CLIENT_SECRET": "dev", "CG_CLIENT_SECRET_FILE": "", "CG_HTTP_TIMEOUT": "10s",
+	}
 }
 
 var devSettings = concat(workerSettings, syncSettings, logSettings, []string{"CG_SUBJECT_PREFIX", "CG_HTTP_ADDR"})
@@ -35,7 +46,11 @@ func devCmd(ctx context.Context, args []string, e env) error {
 	fs := newFlags("dev", e)
 	demo := fs.Bool("demo", false, "publish sample events of every kind, valid and invalid, and print what happened to each")
 	store := fs.String("store", "", "JetStream store directory (default: a temp dir, removed on exit)")
+	var overrides map[string]string // devAPI, once the emulator listens
 	lookup := func(k string) (string, bool) {
+		if v, ok := overrides[k]; ok {
+			return v, true
+		}
 		if v, ok := e.lookupEnv(k); ok {
 			return v, true
 		}
@@ -73,23 +88,7 @@ func devCmd(ctx context.Context, args []string, e env) error {
 
 	rc := runConfig{consume: true, syncOn: true}
 	rc.nats = queue.ConnConfig{URL: ns.URL(), Name: "cgworker-dev", Logger: log}
-	// The API settings always point at the emulator; the configuration
-	// references default to the emulator's.
-	devAPI := map[string]string{
-		"CG_REGION": "", "CG_AUTH_URL": emu.URL + "/oauth2/token", "CG_IMPORTS_URL": emu.URL, "CG_API_URL": emu.URL,
-		"CG_CLIENT_ID": "dev", "CG_CLIENT_SECRET": "dev", "CG_CLIENT_SECRET_FILE": "", "CG_HTTP_TIMEOUT": "10s",
-	}
-	devConfigs := map[string]string{"CG_ACCOUNT_CONFIGURATION": "account", "CG_CONTACT_CONFIGURATION": "contact"}
-	c.lookupEnv = func(k string) (string, bool) {
-		if v, ok := devAPI[k]; ok {
-			return v, true
-		}
-		if v, ok := lookup(k); ok {
-			return v, true
-		}
-		v, ok := devConfigs[k]
-		return v, ok
-	}
+	overrides = devAPI(emu.URL)
 	rc.api = c.api()
 	rc.worker = c.worker(log)
 	rc.sync = c.sync(log, names)

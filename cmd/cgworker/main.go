@@ -97,18 +97,13 @@ func cli(ctx context.Context, args []string, e env) int {
 			return exitOK
 		case errors.Is(err, errInvalidInput):
 			return exitFailure // already reported
-		case isSettingError(err):
-			fmt.Fprintf(e.stderr, "cgworker %s: %v\n", c.name, err)
-			return exitUsage
-		default:
-			var ue *usageError
-			if errors.As(err, &ue) {
-				fmt.Fprintf(e.stderr, "cgworker %s: %v\n", c.name, err)
-				return exitUsage
-			}
-			fmt.Fprintf(e.stderr, "cgworker %s: %v\n", c.name, err)
-			return exitFailure
 		}
+		fmt.Fprintf(e.stderr, "cgworker %s: %v\n", c.name, err)
+		var ue *usageError
+		if isSettingError(err) || errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
 	}
 	fmt.Fprintf(e.stderr, "cgworker: unknown command %q\n\n", args[0])
 	usage(e.stderr)

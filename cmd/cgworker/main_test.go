@@ -333,3 +333,50 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 		t.Errorf("/metrics %d, missing the worker metrics:\n%.2000s", code, body)
 	}
 }
+
+// TestDevDemo runs what a newcomer runs first: every sample event settles as
+// the demo says, and Ctrl-C stops it cleanly.
+func TestDevDemo(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	done := make(chan int, 1)
+	go func() {
+		done <- cli(ctx, []string{"dev", "--demo", "--store", t.TempDir()}, env{stdin: strings.NewReader(""), stdout: inv.stdout, stderr: inv.stderr,
+			lookupEnv: func(string) (string, bool) { return "", false }})
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(inv.stdout.String(), "sample events settled") {
+		select {
+		case code := <-done:
+			t.Fatalf("dev ended early: exit %d\n%s\n%s", code, inv.stdout, inv.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo did not settle:\n%s\n%s", inv.stdout, inv.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := inv.stdout.String()
+	if got := strings.Count(out, "  delivered "); got != 4 {
+		t.Errorf("%d delivered, want 4:\n%s", got, out)
+	}
+	if got := strings.Count(out, "  dead-lettered "); got != 8 {
+		t.Errorf("%d dead-lettered, want 8:\n%s", got, out)
+	}
+	for _, want := range []string{"nats://127.0.0.1:", "emulator: http://127.0.0.1:", "[malformed]", "[schema]", "[api-422]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit %d after Ctrl-C\n%s", code, inv.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+}

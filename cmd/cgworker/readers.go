@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -110,9 +111,9 @@ func (c *config) api() cgapi.Config {
 		if err != nil {
 			c.fail("CG_REGION", "want eu, us or au, got %q", region)
 		}
-		cfg.AuthURL = firstNonEmpty(cfg.AuthURL, auth)
-		cfg.ImportsURL = firstNonEmpty(cfg.ImportsURL, imports)
-		cfg.APIURL = firstNonEmpty(cfg.APIURL, api)
+		cfg.AuthURL = cmp.Or(cfg.AuthURL, auth)
+		cfg.ImportsURL = cmp.Or(cfg.ImportsURL, imports)
+		cfg.APIURL = cmp.Or(cfg.APIURL, api)
 	} else if cfg.AuthURL == "" || cfg.ImportsURL == "" || cfg.APIURL == "" {
 		c.fail("CG_REGION", "required unless CG_AUTH_URL, CG_IMPORTS_URL and CG_API_URL are all set")
 	}
@@ -169,13 +170,6 @@ func (c *config) worker(log *slog.Logger) worker.Config {
 		log.Warn("CG_CONTACT_CONFIGURATION is not set: contact events are not consumed and wait in the stream")
 	}
 	return cfg
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // connectJS connects to NATS for a one-shot command and returns its

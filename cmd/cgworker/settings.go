@@ -78,62 +78,53 @@ func lookupSetting(env string) setting {
 
 // config is the raw value of every setting a command registered, and the
 // typed readers that validate them. Readers record the first error, which
-// names the setting; check Err once after reading.
+// names the setting; check err once after reading.
 type config struct {
-	fs        *flag.FlagSet
-	flags     map[string]*string
+	flags     map[string]*settingFlag
 	lookupEnv func(string) (string, bool)
 	err       error
 }
 
 // newConfig registers the flags of the settings named by envs on fs.
 func newConfig(fs *flag.FlagSet, lookupEnv func(string) (string, bool), envs ...string) *config {
-	c := &config{fs: fs, flags: map[string]*string{}, lookupEnv: lookupEnv}
+	c := &config{flags: map[string]*settingFlag{}, lookupEnv: lookupEnv}
 	for _, env := range envs {
 		s := lookupSetting(env)
 		def := "$" + env
 		if s.def != "" {
 			def += " or " + s.def
 		}
-		v := new(string)
-		if s.def == "true" || s.def == "false" {
-			fs.Var((*boolString)(v), flagName(env), s.usage+" (default "+def+")")
-		} else {
-			fs.StringVar(v, flagName(env), "", s.usage+" (default "+def+")")
-		}
-		c.flags[env] = v
+		f := &settingFlag{boolean: s.def == "true" || s.def == "false"}
+		fs.Var(f, flagName(env), s.usage+" (default "+def+")")
+		c.flags[env] = f
 	}
 	return c
 }
 
-// boolString is a string flag that may be given alone (--consume) like a
-// boolean one; the value is checked where it is read.
-type boolString string
+// settingFlag is the flag of a setting: it remembers whether it was given,
+// so the variable and the default apply only when it was not. A boolean
+// setting's flag may be given alone (--consume), the value is checked where
+// it is read.
+type settingFlag struct {
+	value   string
+	set     bool
+	boolean bool
+}
 
-func (b *boolString) String() string     { return string(*b) }
-func (b *boolString) Set(v string) error { *b = boolString(v); return nil }
-func (b *boolString) IsBoolFlag() bool   { return true }
+func (f *settingFlag) String() string     { return f.value }
+func (f *settingFlag) Set(v string) error { f.value, f.set = v, true; return nil }
+func (f *settingFlag) IsBoolFlag() bool   { return f.boolean }
 
 // raw is the flag when given, else the variable when set (even to ""),
 // else the default.
 func (c *config) raw(env string) string {
-	if p, ok := c.flags[env]; ok && isFlagSet(c.fs, flagName(env)) {
-		return *p
+	if f, ok := c.flags[env]; ok && f.set {
+		return f.value
 	}
 	if v, ok := c.lookupEnv(env); ok {
 		return v
 	}
 	return lookupSetting(env).def
-}
-
-func isFlagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
 }
 
 func (c *config) fail(env, format string, args ...any) {
