@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -127,7 +126,7 @@ func (w *Worker) publishDeadLetter(ctx context.Context, h *held, req request, o 
 	propagation.TraceContext{}.Inject(ctx, queue.HeaderCarrier(msg.Header))
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := w.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id)); err != nil {
+	if _, err := queue.Publish(pctx, w.js, msg, id); err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return err
 	}
