@@ -378,14 +378,10 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg StreamConfi
 	return cons, nil
 }
 
-// EnsureSyncBucket returns the CG_SYNC key-value bucket, creating it when missing.
-func EnsureSyncBucket(ctx context.Context, js jetstream.JetStream, names Names) (jetstream.KeyValue, error) {
-	return EnsureSyncBucketConfig(ctx, js, StreamConfig{Names: names})
-}
-
-// EnsureSyncBucketConfig is EnsureSyncBucket with cfg's replicas for a
-// bucket it creates.
-func EnsureSyncBucketConfig(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.KeyValue, error) {
+// EnsureSyncBucket returns the CG_SYNC key-value bucket, creating it with
+// cfg's replicas when missing; an existing bucket is used as it is. Give it
+// the StreamConfig given to EnsureStreams.
+func EnsureSyncBucket(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.KeyValue, error) {
 	bucket := cfg.Names.SyncBucket()
 	kv, err := js.KeyValue(ctx, bucket)
 	if err == nil {

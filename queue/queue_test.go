@@ -216,7 +216,7 @@ func TestEnsureSyncBucket(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	names := queue.NewNames("acme")
-	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, names)
+	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.StreamConfig{Names: names})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestEnsureSyncBucket(t *testing.T) {
 		t.Errorf("bucket %s history %d", st.Bucket(), st.History())
 	}
 	// Found again, with its data.
-	kv2, err := queue.EnsureSyncBucket(f.ctx, f.js, names)
+	kv2, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.StreamConfig{Names: names})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,13 +241,35 @@ func TestEnsureSyncBucket(t *testing.T) {
 	}
 }
 
+// The bucket is created with the replicas of the StreamConfig: a
+// standalone server refuses three, which shows they were asked for.
+func TestEnsureSyncBucketReplicas(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("r3"), Replicas: 3}); err == nil ||
+		!strings.Contains(err.Error(), "R3_SYNC") || !strings.Contains(strings.ToLower(err.Error()), "replicas") {
+		t.Errorf("three replicas on a standalone server: %v", err)
+	}
+	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("r1"), Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.js.Stream(f.ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.CachedInfo().Config.Replicas; r != 1 {
+		t.Errorf("replicas = %d", r)
+	}
+}
+
 func TestEnsureSyncBucketLeavesExistingAlone(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	if _, err := f.js.CreateKeyValue(f.ctx, jetstream.KeyValueConfig{Bucket: "CG_SYNC", History: 5, Storage: jetstream.MemoryStorage}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.NewNames(""))
+	kv, err := queue.EnsureSyncBucket(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("")})
 	if err != nil {
 		t.Fatal(err)
 	}

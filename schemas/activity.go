@@ -16,32 +16,29 @@ func (v *Validator) ValidateActivity(body []byte) (ActivityFields, error) {
 	doc, verr := v.validate(Activity, body)
 	var f ActivityFields
 	obj, _ := doc.(map[string]any)
-	if obj == nil {
-		if verr != nil {
-			return f, verr
-		}
-		return f, nil // unreachable with any schema requiring an object
-	}
-	if s, ok := obj["reference"].(string); ok {
-		f.Reference = s
+	if obj == nil { // validate never passes a body that is not an object
+		return f, verr
 	}
 	// The fields may still be unusable under a replaced activity.json that
 	// does not constrain them; the worker depends on them, so check here.
-	fields := map[string][]string{}
+	// Valid activities, nearly all of them, allocate no error map.
+	var fields map[string][]string
 	if r, ok := obj["reference"]; ok && r != nil {
-		if _, ok := r.(string); !ok {
-			fields["reference"] = []string{"The reference must be a string."}
+		if s, ok := r.(string); ok {
+			f.Reference = s
+		} else {
+			fields = addField(fields, "reference", "The reference must be a string.")
 		}
 	}
 	if h, ok := obj["happened_at"]; ok {
 		s, isString := h.(string)
 		switch {
 		case !isString:
-			fields["happened_at"] = []string{"The happened at must be a string."}
+			fields = addField(fields, "happened_at", "The happened at must be a string.")
 		case s != "":
 			norm, err := NormalizeHappenedAt(s)
 			if err != nil {
-				fields["happened_at"] = []string{"The happened at is not a valid date."}
+				fields = addField(fields, "happened_at", "The happened at is not a valid date.")
 			}
 			f.HappenedAt = norm
 		}
@@ -49,10 +46,19 @@ func (v *Validator) ValidateActivity(body []byte) (ActivityFields, error) {
 	if verr != nil {
 		return f, verr
 	}
-	if len(fields) > 0 {
+	if fields != nil {
 		return f, newError(Schema, fields)
 	}
 	return f, nil
+}
+
+// addField adds msg under key, making fields on the first error.
+func addField(fields map[string][]string, key, msg string) map[string][]string {
+	if fields == nil {
+		fields = make(map[string][]string, 2)
+	}
+	fields[key] = append(fields[key], msg)
+	return fields
 }
 
 // emptyMeansAbsent are the optional string members of an activity that an

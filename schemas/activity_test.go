@@ -124,3 +124,40 @@ func TestRewriteActivityNotObject(t *testing.T) {
 		}
 	}
 }
+
+func TestTopLevelMember(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, key string
+		want            string
+		ok              bool
+	}{
+		{"number kept raw", `{"a":1,"number_customergauge": 12345678901234567890 ,"b":2}`, "number_customergauge", "12345678901234567890", true},
+		{"string", `{"n":"a\"b"}`, "n", `"a\"b"`, true},
+		{"object value", ` { "x" : {"n":1,"s":"}"} } `, "x", `{"n":1,"s":"}"}`, true},
+		{"nested member not top level", `{"x":{"n":1}}`, "n", "", false},
+		{"inside a string is not a member", `{"x":"\"n\":1"}`, "n", "", false},
+		{"escaped name", `{"\u006e":true}`, "n", "true", true},
+		{"last duplicate counts", `{"n":1,"n":2}`, "n", "2", true},
+		{"absent", `{"a":1}`, "n", "", false},
+		{"empty object", `{}`, "n", "", false},
+		{"null", `{"n":null}`, "n", "null", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok, err := TopLevelMember([]byte(tt.body), tt.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tt.ok || string(got) != tt.want {
+				t.Errorf("TopLevelMember = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	for _, body := range []string{``, `[]`, `null`, `"n"`, `{"n":1`, `{"n" 1}`, `{"n":1,}`, `{} {}`, `{"a":[1}`, `{"n":1}x`} {
+		if v, ok, err := TopLevelMember([]byte(body), "n"); err == nil {
+			t.Errorf("TopLevelMember(%q) = %q, %v, want an error", body, v, ok)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -67,33 +68,37 @@ func newError(k ErrorKind, fields map[string][]string) *Error {
 			break
 		}
 	}
-	return &Error{Kind: k, Summary: oneLine(b.String()), Fields: fields}
+	return &Error{Kind: k, Summary: OneLine(b.String(), maxSummary), Fields: fields}
 }
 
-// oneLine replaces control characters (field names are the producer's and
-// may hold newlines) and cuts s to maxSummary bytes on a rune boundary.
-func oneLine(s string) string {
-	cut := false
-	if len(s) > maxSummary {
-		n := maxSummary
-		for n > 0 && !isRuneStart(s[n]) {
-			n--
-		}
-		s, cut = s[:n], true
-	}
+// OneLine makes s a single line of at most max bytes, for a header, a
+// summary or a table cell: control characters (newlines included) become
+// spaces, invalid UTF-8 becomes U+FFFD, surrounding space is trimmed, and a
+// cut, made on a rune boundary, ends in "…". A line it made comes back
+// unchanged, so a summary cut here is not cut again further on.
+func OneLine(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\r\n", " ")
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
 	}, s)
-	if cut {
-		s += " ... (cut)"
+	s = strings.TrimSpace(s)
+	if len(s) <= max {
+		return s
 	}
-	return s
+	const ellipsis = "…"
+	if max < len(ellipsis) {
+		return "" // no room for even the mark
+	}
+	cut := max - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimRight(s[:cut], " ") + ellipsis
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // translator turns jsonschema's error tree into field -> messages in the
 // wording of the API (Laravel's validation messages).

@@ -7,9 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// errNotObject is returned by RewriteActivity for a body that is not a JSON
-// object; ValidateActivity would have rejected it.
-var errNotObject = errors.New("activity body is not a JSON object")
+// errNotObject is returned by RewriteActivity and TopLevelMember for a body
+// that is not a well-formed JSON object; ValidateActivity would have
+// rejected it.
+var errNotObject = errors.New("body is not a JSON object")
 
 // member is one top-level member of an object, as byte ranges of the body.
 type member struct {
@@ -76,7 +77,7 @@ func RewriteActivity(body []byte, reference, happenedAt string) ([]byte, error) 
 		out = append(out, '"')
 		out = append(out, name...)
 		out = append(out, '"', ':')
-		out = appendJSONString(out, value)
+		out = AppendJSONString(out, value)
 	}
 	for i, m := range members {
 		switch m.key {
@@ -108,25 +109,16 @@ func RewriteActivity(body []byte, reference, happenedAt string) ([]byte, error) 
 // topLevelMembers scans the members of the object that body holds, without
 // decoding values, so that they can be copied byte for byte.
 func topLevelMembers(body []byte, into []member) ([]member, error) {
-	s := scanner{b: body}
-	s.space()
-	if !s.eat('{') {
-		return nil, errNotObject
-	}
-	s.space()
-	if s.eat('}') {
-		return into, s.end()
-	}
+	o := objectScanner{scanner: scanner{b: body}}
 	for {
-		s.space()
 		var m member
-		m.keyStart = s.i
-		escaped, ok := s.str()
-		if !ok {
-			return nil, errNotObject
+		more, escaped, err := o.next(&m)
+		if err != nil {
+			return nil, err
 		}
-		m.keyEnd = s.i
-		raw := body[m.keyStart+1 : m.keyEnd-1]
+		if !more {
+			return into, nil
+		}
 		if escaped {
 			var name string
 			if err := json.Unmarshal(body[m.keyStart:m.keyEnd], &name); err != nil {
@@ -134,27 +126,92 @@ func topLevelMembers(body []byte, into []member) ([]member, error) {
 			}
 			m.key = name
 		} else {
-			m.key = knownName(raw)
+			m.key = knownName(body[m.keyStart+1 : m.keyEnd-1])
 		}
-		s.space()
-		if !s.eat(':') {
-			return nil, errNotObject
-		}
-		s.space()
-		m.valueStart = s.i
-		if !s.value() {
-			return nil, errNotObject
-		}
-		m.valueEnd = s.i
 		into = append(into, m)
+	}
+}
+
+// TopLevelMember returns the raw bytes of the value of the top-level member
+// name of the JSON object in body, without decoding any value; value shares
+// body's memory. When the name occurs more than once the last occurrence
+// counts, as for the JSON decoders. ok is false when there is no such
+// member; err is non-nil when body is not a well-formed JSON object at its
+// top level (values are checked only as far as needed to find their ends).
+func TopLevelMember(body []byte, name string) (value []byte, ok bool, err error) {
+	o := objectScanner{scanner: scanner{b: body}}
+	for {
+		var m member
+		more, escaped, err := o.next(&m)
+		if err != nil {
+			return nil, false, err
+		}
+		if !more {
+			return value, ok, nil
+		}
+		if escaped {
+			// A name spelt with escapes is rare enough to pay for a decode.
+			var key string
+			if json.Unmarshal(body[m.keyStart:m.keyEnd], &key) != nil {
+				return nil, false, errNotObject
+			}
+			if key != name {
+				continue
+			}
+		} else if string(body[m.keyStart+1:m.keyEnd-1]) != name {
+			continue
+		}
+		value, ok = body[m.valueStart:m.valueEnd], true
+	}
+}
+
+// objectScanner walks the top-level members of an object one at a time.
+type objectScanner struct {
+	scanner
+	started bool
+}
+
+// next scans the next member's byte ranges into m (leaving m.key alone) and
+// says whether its name holds escapes. After the last member it returns
+// more == false, having checked that nothing but space follows the object.
+func (o *objectScanner) next(m *member) (more, escaped bool, err error) {
+	s := &o.scanner
+	s.space()
+	if !o.started {
+		o.started = true
+		if !s.eat('{') {
+			return false, false, errNotObject
+		}
 		s.space()
 		if s.eat('}') {
-			return into, s.end()
+			return false, false, s.end()
+		}
+	} else {
+		if s.eat('}') {
+			return false, false, s.end()
 		}
 		if !s.eat(',') {
-			return nil, errNotObject
+			return false, false, errNotObject
 		}
+		s.space()
 	}
+	m.keyStart = s.i
+	escaped, ok := s.str()
+	if !ok {
+		return false, false, errNotObject
+	}
+	m.keyEnd = s.i
+	s.space()
+	if !s.eat(':') {
+		return false, false, errNotObject
+	}
+	s.space()
+	m.valueStart = s.i
+	if !s.value() {
+		return false, false, errNotObject
+	}
+	m.valueEnd = s.i
+	return true, escaped, nil
 }
 
 // knownName returns raw as one of the names RewriteActivity acts on, or ""
@@ -272,10 +329,11 @@ func (s *scanner) value() bool {
 	}
 }
 
-// appendJSONString appends s as a JSON string. Unlike encoding/json it does
-// not escape <, > and &, which the API has no reason to see escaped; invalid
-// UTF-8 becomes U+FFFD as encoding/json would make it.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s to dst as a JSON string. Unlike encoding/json
+// it does not escape <, > and &, which neither the API nor a person reading
+// a header has reason to see escaped; invalid UTF-8 becomes U+FFFD as
+// encoding/json would make it.
+func AppendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0

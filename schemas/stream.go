@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -27,20 +26,16 @@ func ValidateStream(v *Validator, kind Kind, r io.Reader, w io.Writer) (invalid 
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	err = ReadDocuments(r, func(d Document) error {
-		var verr error
+		var se *Error
 		if d.TooLong {
-			verr = oversizeError()
+			se = oversizeError()
 		} else {
-			verr = v.Validate(kind, d.Data)
+			_, se = v.validate(kind, d.Data)
 		}
-		if verr == nil {
+		if se == nil {
 			return nil
 		}
 		invalid++
-		var se *Error
-		if !errors.As(verr, &se) {
-			se = newError(Schema, map[string][]string{BodyKey: {verr.Error()}})
-		}
 		if werr := enc.Encode(streamReport{Line: d.Line, ErrorKind: se.Kind, Errors: se.Fields}); werr != nil {
 			return fmt.Errorf("write report: %w", werr)
 		}

@@ -206,6 +206,11 @@ func (v *Validator) validate(kind Kind, body []byte) (any, *Error) {
 	}
 	err := c.schema.Validate(doc)
 	if err == nil {
+		if _, ok := doc.(map[string]any); !ok {
+			// Every kind is sent as an object, whatever a replaced
+			// schema in CG_SCHEMAS_DIR allows.
+			return doc, newError(Schema, map[string][]string{BodyKey: {"The body must be an object."}})
+		}
 		return doc, nil
 	}
 	var verr *jsonschema.ValidationError

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -336,6 +337,40 @@ func TestSchemasDir(t *testing.T) {
 	}
 }
 
+// A replaced activity.json that allows anything still cannot let through
+// what the worker cannot send or read: a body that is not an object, or
+// identity fields that are not strings.
+func TestSchemasDirPermissiveActivity(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "activity.json"), []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(dir)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	notObject := fields{BodyKey: {"The body must be an object."}}
+	for _, body := range []string{`[1]`, `"x"`, `5`, `null`} {
+		_, err := v.ValidateActivity([]byte(body))
+		checkResult(t, err, Schema, notObject)
+		checkResult(t, v.Validate(Activity, []byte(body)), Schema, notObject)
+	}
+	if _, err := v.ValidateActivity([]byte(`[`)); err == nil || err.(*Error).Kind != Malformed {
+		t.Errorf("malformed body: %v", err)
+	}
+	f, err := v.ValidateActivity([]byte(`{"anything":1,"reference":"r1"}`))
+	checkResult(t, err, Schema, nil)
+	if f.Reference != "r1" {
+		t.Errorf("reference = %q", f.Reference)
+	}
+	_, err = v.ValidateActivity([]byte(`{"reference":5,"happened_at":"2019-02-30"}`))
+	checkResult(t, err, Schema, fields{
+		"reference":   {"The reference must be a string."},
+		"happened_at": {"The happened at is not a valid date."},
+	})
+}
+
 func TestSchemasDirErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -410,4 +445,38 @@ func TestConcurrentValidate(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{" a\nb\r\nc\td\x00\x7f ", 100, "a b c d"},
+		{"bad \xff utf-8", 100, "bad \uFFFD utf-8"},
+		{"abcdef", 6, "abcdef"},
+		{"abcdefg", 6, "abc…"},
+		{"ab   defg", 6, "ab…"},
+		{"éééé", 6, "é…"},
+		{"abcd", 2, ""},
+	} {
+		got := OneLine(tt.in, tt.max)
+		if got != tt.want {
+			t.Errorf("OneLine(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+		if again := OneLine(got, tt.max); again != got {
+			t.Errorf("OneLine is not idempotent: %q -> %q", got, again)
+		}
+	}
+	// A long summary is cut once, with one mark, however often it passes.
+	var many fields = map[string][]string{}
+	for i := range 500 {
+		many[strings.Repeat("f", 10)+strconv.Itoa(i)] = []string{"The field\nis not allowed."}
+	}
+	s := newError(Schema, many).Summary
+	if len(s) > maxSummary || strings.Count(s, "…") != 1 || OneLine(s, maxSummary) != s {
+		t.Errorf("summary cut badly: %d bytes, ends %q", len(s), s[len(s)-20:])
+	}
 }

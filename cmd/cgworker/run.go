@@ -117,7 +117,8 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		return err
 	}
 	names := rc.worker.Names
-	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: names, AckWait: rc.worker.AckWait}); err != nil {
+	qcfg := queue.StreamConfig{Names: names, AckWait: rc.worker.AckWait}
+	if err := queue.EnsureStreams(ctx, js, qcfg); err != nil {
 		return err
 	}
 
@@ -168,7 +169,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		}()
 	}
 	if syncOn {
-		kv, err := queue.EnsureSyncBucket(ctx, js, names)
+		kv, err := queue.EnsureSyncBucket(ctx, js, qcfg)
 		if err != nil {
 			return err
 		}

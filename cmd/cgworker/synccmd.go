@@ -54,7 +54,8 @@ func syncCmd(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer closeNATS()
-	kv, err := queue.EnsureSyncBucket(ctx, js, names)
+	qcfg := queue.StreamConfig{Names: names}
+	kv, err := queue.EnsureSyncBucket(ctx, js, qcfg)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func syncCmd(ctx context.Context, args []string, e env) error {
 		return nil
 	}
 
-	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: names, AckWait: 0}); err != nil {
+	if err := queue.EnsureStreams(ctx, js, qcfg); err != nil {
 		return err
 	}
 	client, err := cgapi.New(apiConf)

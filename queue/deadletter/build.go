@@ -1,14 +1,11 @@
 package deadletter
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -74,16 +71,6 @@ func MsgID(stream string, seq uint64, stored time.Time) string {
 	return fmt.Sprintf("cg-dlq-%s-%d-%d", stream, seq, stored.UnixNano())
 }
 
-// BuildMsg is Build for a message as the consumer received it.
-func BuildMsg(names queue.Names, msg jetstream.Msg, info Info) (*nats.Msg, string, error) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return nil, "", fmt.Errorf("dead letter: %w", err)
-	}
-	m, id := Build(names, msg.Subject(), msg.Headers(), msg.Data(), meta, info)
-	return m, id, nil
-}
-
 // Build returns the dead letter of a message (its subject, headers, body
 // and JetStream metadata) and the message id to publish it under (see
 // queue.Publish). The body is shared, not copied; headers are copied.
@@ -93,7 +80,7 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 	}
 	kind := info.Kind
 	if kind == "" {
-		kind = subject[strings.LastIndexByte(subject, '.')+1:]
+		kind = lastToken(subject)
 	}
 	attempts := info.Attempts
 	if attempts == 0 {
@@ -106,7 +93,7 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 
 	h := make(nats.Header, len(header)+14)
 	for k, v := range header {
-		if hasPrefixFold(k, "Nats-") || isOwnHeader(k) ||
+		if isDeadLetterHeader(k) ||
 			// Our values replace the producer's, in any spelling.
 			(info.Reference != "" && strings.EqualFold(k, HeaderReference)) ||
 			(info.HappenedAt != "" && strings.EqualFold(k, HeaderHappenedAt)) {
@@ -116,7 +103,7 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 	}
 	set := func(k, v string) { h[k] = []string{v} }
 	set(HeaderErrorKind, info.ErrorKind)
-	set(HeaderError, OneLine(info.Error, MaxErrorBytes))
+	set(HeaderError, schemas.OneLine(info.Error, MaxErrorBytes))
 	set(HeaderErrors, EncodeErrors(info.Errors, MaxErrorsBytes))
 	if info.HTTPStatus != 0 {
 		set(HeaderHTTPStatus, strconv.Itoa(info.HTTPStatus))
@@ -124,7 +111,8 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 	set(HeaderOriginalSubject, subject)
 	set(HeaderOriginalStream, meta.Stream)
 	set(HeaderOriginalSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
-	if id := header.Get(jetstream.MsgIDHeader); id != "" {
+	// Found in any spelling, as the worker finds it for the reference.
+	if id := queue.HeaderCarrier(header).Get(jetstream.MsgIDHeader); id != "" {
 		set(HeaderOriginalMsgID, id)
 	}
 	if info.Reference != "" {
@@ -152,8 +140,12 @@ var ownHeaders = []string{
 	HeaderAttempts, HeaderFailedAt,
 }
 
-func isOwnHeader(k string) bool {
-	if hasPrefixFold(k, "CG-Original-") {
+// isDeadLetterHeader reports whether k, in any spelling, is a header that
+// neither a dead letter takes from its message nor a replay takes from its
+// dead letter: the server's Nats-* control headers, which would break or
+// alter the publish, and the dead-letter headers of section 5.
+func isDeadLetterHeader(k string) bool {
+	if hasPrefixFold(k, "Nats-") || hasPrefixFold(k, "CG-Original-") {
 		return true
 	}
 	for _, o := range ownHeaders {
@@ -168,33 +160,10 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// OneLine makes s a single header line of at most max bytes: control
-// characters (newlines included) become spaces, invalid UTF-8 is replaced,
-// and a cut is marked with "…".
-func OneLine(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\r\n", " ")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	return truncate(s, max)
-}
-
-// truncate cuts s to at most max bytes on a rune boundary, ending in "…".
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	const ellipsis = "…"
-	cut := max - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
+// lastToken is the last token of a subject: the event kind of an event or
+// dead-letter subject.
+func lastToken(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
 
 // EncodeErrors returns errs as a JSON object of at most max bytes (max
@@ -203,17 +172,22 @@ func truncate(s string, max int) string {
 // order, messages in their order), and a "_truncated" member says how
 // many were left out; the result is always valid JSON.
 func EncodeErrors(errs map[string][]string, max int) string {
-	if full, ok := encodeErrorsFull(errs, max); ok {
-		return full
+	if len(errs) == 0 {
+		return "{}"
 	}
-
 	keys := make([]string, 0, len(errs))
 	total := 0
 	for k, msgs := range errs {
 		keys = append(keys, k)
 		total += len(msgs)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
+	b := make([]byte, 0, min(max, 512))
+	full, ok := appendErrorsFull(b, errs, keys, max)
+	if ok {
+		return string(full)
+	}
+	b = full[:0]
 
 	noteFor := func(dropped int) string {
 		if dropped == 0 {
@@ -221,103 +195,73 @@ func EncodeErrors(errs map[string][]string, max int) string {
 		}
 		return fmt.Sprintf("CG-Errors was cut to %d bytes; %d more messages", max, dropped)
 	}
-	// Reserve room for the longest note there can be.
-	reserve := len(`,"_truncated":[]`) + len(jsonString(noteFor(total)))
+	// Reserve room for the longest note there can be (b serves as scratch).
+	reserve := len(`,"_truncated":[]`) + len(schemas.AppendJSONString(b[:0], noteFor(total)))
 	budget := max - len("{}") - reserve
 
-	var b bytes.Buffer
-	b.WriteByte('{')
+	b = append(b[:0], '{')
 	kept := 0
 	for _, k := range keys {
-		if budget-(b.Len()-1) < len(`,"":[""]`) {
+		if budget-(len(b)-1) < len(`,"":[""]`) {
 			break // not even an empty message would fit
 		}
-		kj := jsonString(k)
-		entryStart := b.Len()
+		entryStart := len(b)
 		opened := false
 		for _, m := range errs[k] {
-			mj := jsonString(truncate(m, maxErrorsMessageBytes))
-			cost := len(mj)
+			mark := len(b)
 			if opened {
-				cost++ // comma between messages
+				b = append(b, ',')
 			} else {
-				cost += len(kj) + len(":[]")
 				if entryStart > 1 {
-					cost++ // comma between fields
+					b = append(b, ',') // between fields
 				}
+				b = schemas.AppendJSONString(b, k)
+				b = append(b, ':', '[')
 			}
-			used := b.Len() - 1 // without the opening brace
-			if opened {
-				used++ // the bracket that will close this field
-			}
-			if used+cost > budget {
+			b = schemas.AppendJSONString(b, schemas.OneLine(m, maxErrorsMessageBytes))
+			// Without the opening brace, with the bracket that will close
+			// this field.
+			if len(b)-1+1 > budget {
+				b = b[:mark]
 				continue
 			}
-			if !opened {
-				if entryStart > 1 {
-					b.WriteByte(',')
-				}
-				b.WriteString(kj)
-				b.WriteString(":[")
-				opened = true
-			} else {
-				b.WriteByte(',')
-			}
-			b.WriteString(mj)
+			opened = true
 			kept++
 		}
 		if opened {
-			b.WriteByte(']')
+			b = append(b, ']')
 		}
 	}
-	if b.Len() > 1 {
-		b.WriteByte(',')
+	if len(b) > 1 {
+		b = append(b, ',')
 	}
-	b.WriteString(`"_truncated":[`)
-	b.WriteString(jsonString(noteFor(total - kept)))
-	b.WriteString("]}")
-	return b.String()
+	b = append(b, `"_truncated":[`...)
+	b = schemas.AppendJSONString(b, noteFor(total-kept))
+	b = append(b, ']', '}')
+	return string(b)
 }
 
-// encodeErrorsFull encodes errs whole, giving up once it is over max.
-func encodeErrorsFull(errs map[string][]string, max int) (string, bool) {
-	if len(errs) == 0 {
-		return "{}", true
-	}
-	keys := make([]string, 0, len(errs))
-	for k := range errs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b bytes.Buffer
-	b.WriteByte('{')
+// appendErrorsFull appends errs whole, keys in the given order, giving up
+// once it is over max.
+func appendErrorsFull(b []byte, errs map[string][]string, keys []string, max int) ([]byte, bool) {
+	b = append(b, '{')
 	for i, k := range keys {
-		if b.Len() > max {
-			return "", false
+		if len(b) > max {
+			return b, false
 		}
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(jsonString(k))
-		b.WriteString(":[")
+		b = schemas.AppendJSONString(b, k)
+		b = append(b, ':', '[')
 		for j, m := range errs[k] {
 			if j > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			b.WriteString(jsonString(m))
+			b = schemas.AppendJSONString(b, m)
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	}
-	b.WriteByte('}')
-	return b.String(), b.Len() <= max
-}
-
-// jsonString encodes s as a JSON string without HTML escaping, which
-// only makes header values harder to read.
-func jsonString(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
+	b = append(b, '}')
+	return b, len(b) <= max
 }

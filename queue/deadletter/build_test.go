@@ -12,6 +12,7 @@ import (
 
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
+	"github.com/cgworker/cgworker/schemas"
 )
 
 func TestBuildHeaders(t *testing.T) {
@@ -104,15 +105,24 @@ func TestBuildHeaders(t *testing.T) {
 	if msg.Subject != "cg.dlq.contact" || msg.Header.Get("CG-Errors") != "{}" || msg.Header.Get("CG-Attempts") != "3" {
 		t.Errorf("derived kind/errors/attempts: %s %v", msg.Subject, msg.Header)
 	}
+
+	// A producer's message id is found in any spelling, as the worker finds it.
+	msg, _ = deadletter.Build(queue.NewNames(""), "cg.events.contact", nats.Header{"nats-msg-id": {"lower-1"}}, []byte("x"), meta, deadletter.Info{ErrorKind: "malformed"})
+	if got := msg.Header.Get("CG-Original-Msg-Id"); got != "lower-1" {
+		t.Errorf("CG-Original-Msg-Id = %q, want lower-1", got)
+	}
+	if _, ok := msg.Header["nats-msg-id"]; ok {
+		t.Error("kept the lower-case control header")
+	}
 }
 
 func TestOneLine(t *testing.T) {
 	t.Parallel()
-	if got := deadletter.OneLine(" a\nb\r\nc\td\x00 ", 100); got != "a b c d" {
+	if got := schemas.OneLine(" a\nb\r\nc\td\x00 ", 100); got != "a b c d" {
 		t.Errorf("OneLine = %q", got)
 	}
 	long := strings.Repeat("é", 2000)
-	got := deadletter.OneLine(long, deadletter.MaxErrorBytes)
+	got := schemas.OneLine(long, deadletter.MaxErrorBytes)
 	if len(got) > deadletter.MaxErrorBytes || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "éé") {
 		t.Errorf("cut to %d bytes: %q...", len(got), got[:10])
 	}
@@ -166,6 +176,24 @@ func TestEncodeErrorsCap(t *testing.T) {
 	}
 	if want := fmt.Sprintf("; %d more messages", total-kept); !strings.HasSuffix(back["_truncated"][0], want) {
 		t.Errorf("note %q, want suffix %q", back["_truncated"][0], want)
+	}
+	// A schema summary, already cut to one line, is not cut again.
+	long := map[string]string{} // 300 unknown activity fields
+	for i := range 300 {
+		long[fmt.Sprintf("field_%03d", i)] = "x"
+	}
+	v, err := schemas.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(long)
+	verr := v.Validate(schemas.Activity, body)
+	if verr == nil {
+		t.Fatal("no error")
+	}
+	msg, _ := deadletter.Build(queue.NewNames(""), "cg.events.activity", nil, body, nil, deadletter.Info{ErrorKind: "schema", Error: verr.Error()})
+	if got := msg.Header.Get("CG-Error"); got != verr.Error() || strings.Count(got, "…") != 1 {
+		t.Errorf("CG-Error = %q\nsummary  %q", got, verr.Error())
 	}
 	// Small ones are left as they are.
 	if got := deadletter.EncodeErrors(map[string][]string{"b": {"2"}, "a": {"1"}}, 4096); got != `{"a":["1"],"b":["2"]}` {

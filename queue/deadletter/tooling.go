@@ -9,13 +9,13 @@ import (
 	"io"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/schemas"
 )
 
 // Letter is a dead letter as stored in the dead-letter stream.
@@ -28,7 +28,7 @@ type Letter struct {
 }
 
 // Kind is the event kind, the last token of the subject.
-func (l *Letter) Kind() string { return l.Subject[strings.LastIndexByte(l.Subject, '.')+1:] }
+func (l *Letter) Kind() string { return lastToken(l.Subject) }
 
 // ReplayMsgID is the message id a replay publishes the dead letter at seq
 // of dlqStream under, the same on every run.
@@ -44,7 +44,7 @@ func ReplayMsgID(dlqStream string, seq uint64) string {
 func ReplayHeader(h nats.Header) nats.Header {
 	out := make(nats.Header, len(h))
 	for k, v := range h {
-		if hasPrefixFold(k, "Nats-") || isOwnHeader(k) {
+		if isDeadLetterHeader(k) {
 			continue
 		}
 		out[k] = append([]string(nil), v...)
@@ -99,7 +99,7 @@ func scan(ctx context.Context, stream jetstream.Stream, names queue.Names, f Fil
 		InactiveThreshold: scanConsumerIdle,
 	}
 	if f.Kind != "" {
-		cfg.FilterSubject = names.Prefix + ".dlq." + f.Kind
+		cfg.FilterSubject = names.DLQSubject(schemas.Kind(f.Kind))
 	}
 	switch {
 	case f.SeqFrom > 0:
@@ -213,8 +213,8 @@ func EntryOf(l *Letter) Entry {
 	return e
 }
 
-// listSummaryRunes bounds the error summary in List's table.
-const listSummaryRunes = 80
+// listSummaryBytes bounds the error summary in List's table.
+const listSummaryBytes = 80
 
 // List writes the dead letters matching f to w, one per line: a table for
 // people, or with jsonOut one JSON object (Entry) per line and nothing
@@ -236,21 +236,13 @@ func List(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filt
 		if jsonOut {
 			return enc.Encode(e)
 		}
-		_, err := fmt.Fprintf(w, row, e.Seq, e.Kind, e.ErrorKind, e.Attempts, e.FailedAt, truncateRunes(e.Error, listSummaryRunes))
+		_, err := fmt.Fprintf(w, row, e.Seq, e.Kind, e.ErrorKind, e.Attempts, e.FailedAt, schemas.OneLine(e.Error, listSummaryBytes))
 		return err
 	})
 	if !jsonOut && err == nil {
 		fmt.Fprintf(w, "%s\n", count(n, "dead letter"))
 	}
 	return n, err
-}
-
-func truncateRunes(s string, max int) string {
-	r := []rune(s)
-	if len(r) <= max {
-		return s
-	}
-	return string(r[:max-1]) + "…"
 }
 
 // Show writes the dead letter at seq to w: where it is, its headers, its
@@ -315,18 +307,19 @@ func Show(ctx context.Context, js jetstream.JetStream, names queue.Names, seq ui
 // publish it a second time (for an activity the API upserts on its
 // reference, so it still updates the same activity).
 //
-// Dead letters whose CG-Original-Subject is not an event subject of names
-// are skipped and reported on w.
+// Dead letters whose CG-Original-Subject is not the event subject of one of
+// the kinds (names.EventSubject) are skipped and reported on w: published
+// anywhere else, no consumer would read them, and the dead letter would be
+// deleted for nothing.
 func Replay(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filter, dryRun bool, w io.Writer) (n int, err error) {
 	stream, err := dlqStream(ctx, js, names)
 	if err != nil {
 		return 0, err
 	}
-	eventsPrefix := names.Prefix + ".events."
 	skipped := 0
 	err = scan(ctx, stream, names, f, !dryRun, func(l *Letter) error {
 		subject := l.Header.Get(HeaderOriginalSubject)
-		if !strings.HasPrefix(subject, eventsPrefix) || strings.ContainsAny(subject, "*> \t") {
+		if !isEventSubject(names, subject) {
 			skipped++
 			fmt.Fprintf(w, "skipped seq %d: %s %q is not an event subject\n", l.Seq, HeaderOriginalSubject, subject)
 			return nil
@@ -382,15 +375,27 @@ func Purge(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fil
 	return n, err
 }
 
+// isEventSubject reports whether subject is where the worker consumes one
+// of the event kinds.
+func isEventSubject(names queue.Names, subject string) bool {
+	for _, k := range schemas.Kinds {
+		if subject == names.EventSubject(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // deleteLetter deletes seq; one already gone (a concurrent purge or
-// replay) is not an error.
+// replay) is not an error. A failed delete says why only as text
+// (ErrMsgDeleteUnsuccessful), so a failure is followed by a look-up that
+// tells "already gone" apart from a real failure.
 func deleteLetter(ctx context.Context, stream jetstream.Stream, seq uint64) error {
 	err := stream.DeleteMsg(ctx, seq)
-	if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err == nil {
 		return nil
 	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+	if _, gerr := stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
 		return nil
 	}
 	return err

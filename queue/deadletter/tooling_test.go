@@ -72,10 +72,11 @@ func (f *fixture) deadLetter(t *testing.T, kind schemas.Kind, body string, heade
 		t.Fatalf("no message: %v", batch.Error())
 	}
 	info.Kind = string(kind)
-	dl, id, err := deadletter.BuildMsg(f.names, msg, info)
+	meta, err := msg.Metadata()
 	if err != nil {
 		t.Fatal(err)
 	}
+	dl, id := deadletter.Build(f.names, msg.Subject(), msg.Headers(), msg.Data(), meta, info)
 	ack, err := queue.Publish(f.ctx, f.js, dl, id)
 	if err != nil {
 		t.Fatal(err)
@@ -153,10 +154,11 @@ func TestDeadLetterStoredOnce(t *testing.T) {
 		if msg == nil {
 			t.Fatal("no message")
 		}
-		dl, id, err := deadletter.BuildMsg(f.names, msg, deadletter.Info{ErrorKind: "schema", Error: "no Email"})
+		meta, err := msg.Metadata()
 		if err != nil {
 			t.Fatal(err)
 		}
+		dl, id := deadletter.Build(f.names, msg.Subject(), msg.Headers(), msg.Data(), meta, deadletter.Info{ErrorKind: "schema", Error: "no Email"})
 		ids = append(ids, id)
 		if _, err := queue.Publish(f.ctx, f.js, dl, id); err != nil {
 			t.Fatal(err)
@@ -427,6 +429,45 @@ func TestReplaySkipsForeignSubjects(t *testing.T) {
 	if f.streamMsgs(t, f.names.DLQStream()) != 1 {
 		t.Error("skipped dead letter was deleted")
 	}
+
+	// Under the events prefix but no kind's subject: no consumer reads it
+	// (and the events stream would store it), so it is not replayed either.
+	for _, subject := range []string{"acme.events.bogus", "acme.events.activity.x", "cg.events.activity"} {
+		if _, err := f.js.PublishMsg(f.ctx, &nats.Msg{Subject: "acme.dlq.activity", Header: nats.Header{"CG-Original-Subject": {subject}}, Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := f.streamMsgs(t, f.names.EventsStream())
+	out.Reset()
+	n, err = deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{SeqFrom: 2}, false, &out)
+	if err != nil || n != 0 || !strings.Contains(out.String(), `skipped seq 2: CG-Original-Subject "acme.events.bogus" is not an event subject`) ||
+		!strings.HasSuffix(out.String(), "replayed 0 dead letters; skipped 3\n") {
+		t.Errorf("Replay = %d, %v, %q", n, err, out.String())
+	}
+	if got := f.streamMsgs(t, f.names.DLQStream()); got != 4 {
+		t.Errorf("%d dead letters left, want all 4", got)
+	}
+	if got := f.streamMsgs(t, f.names.EventsStream()); got != events {
+		t.Errorf("events %d -> %d", events, got)
+	}
+}
+
+func TestReplayKeepsDeadLetterWhenRepublishFails(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.deadLetter(t, schemas.Activity, `{}`, nil, deadletter.Info{ErrorKind: "api-422", Error: "x"})
+	// Nothing stores acme.events.* any more: the republish cannot be
+	// acknowledged.
+	if err := f.js.DeleteStream(f.ctx, f.names.EventsStream()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, false, &bytes.Buffer{})
+	if err == nil || n != 0 || !strings.Contains(err.Error(), "replay dead letter 1") {
+		t.Errorf("Replay = %d, %v; want an error", n, err)
+	}
+	if got := f.streamMsgs(t, f.names.DLQStream()); got != 1 {
+		t.Errorf("%d dead letters, want the one that could not be replayed", got)
+	}
 }
 
 func TestPurge(t *testing.T) {
@@ -453,6 +494,46 @@ func TestPurge(t *testing.T) {
 	// Nothing to do is fine.
 	if n, err := deadletter.Purge(f.ctx, f.js, f.names, deadletter.Filter{}, &bytes.Buffer{}); err != nil || n != 0 {
 		t.Errorf("empty purge = %d, %v", n, err)
+	}
+}
+
+// Two purges of the same dead letters at once (two operators, or a purge
+// beside a replay) both succeed: a letter the other deleted first is not
+// an error.
+func TestPurgeConcurrent(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	const letters = 300
+	for i := range letters {
+		if _, err := f.js.Publish(f.ctx, "acme.dlq.contact", fmt.Appendf(nil, `{"i":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 2)
+	counts := make(chan int, 2)
+	for range 2 {
+		go func() {
+			n, err := deadletter.Purge(f.ctx, f.js, f.names, deadletter.Filter{}, &bytes.Buffer{})
+			counts <- n
+			errs <- err
+		}()
+	}
+	total := 0
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("Purge: %v", err)
+		}
+		total += <-counts
+	}
+	if total < letters {
+		t.Errorf("purges counted %d, want at least %d", total, letters)
+	}
+	if got := f.streamMsgs(t, f.names.DLQStream()); got != 0 {
+		t.Errorf("%d dead letters left", got)
+	}
+	// And one after the other purged them is fine too.
+	if n, err := deadletter.Purge(f.ctx, f.js, f.names, deadletter.Filter{}, &bytes.Buffer{}); err != nil || n != 0 {
+		t.Errorf("purge after purge = %d, %v", n, err)
 	}
 }
 
