@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -42,47 +43,64 @@ const (
 	drainLimit     = 256 << 10 // read further to reuse the connection; beyond, close it
 )
 
-// ActivityResult is the decoded "data" of a successful PUT /activities/,
-// zero when the API answered without a body.
-type ActivityResult struct {
-	ID        json.Number `json:"id"`
-	Reference string      `json:"reference"`
-}
-
 // Client talks to the CustomerGauge API. It is safe for concurrent use.
 type Client struct {
 	http      *http.Client
 	tokens    *tokenSource
 	timeout   time.Duration
 	userAgent string
+	syncLimit int64 // syncBodyLimit; tests lower it (export_test.go)
 
 	activitiesURL string
 	recordsURL    string
 	syncURL       string
 }
 
-// New validates cfg and returns a client. Errors name the setting at fault
-// (CG_AUTH_URL, CG_CLIENT_ID, ...) and never contain the secret.
+// SettingError is a Config field that is missing or malformed. Setting is
+// the environment variable the field comes from (CG_AUTH_URL, CG_CLIENT_ID,
+// ...); Problem never contains the secret.
+type SettingError struct {
+	Setting string
+	Problem string
+}
+
+func (e *SettingError) Error() string { return e.Setting + ": " + e.Problem }
+
+// Validate checks the URLs, the client credentials and the timeout, and
+// returns a *SettingError for the first one at fault.
+func (c Config) Validate() error {
+	urls := []struct {
+		setting, raw string
+		base         bool
+	}{
+		{"CG_AUTH_URL", c.AuthURL, false},
+		{"CG_IMPORTS_URL", c.ImportsURL, true},
+		{"CG_API_URL", c.APIURL, true},
+	}
+	for _, u := range urls {
+		if err := checkURL(u.setting, u.raw, u.base); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.ClientID == "":
+		return &SettingError{"CG_CLIENT_ID", "missing"}
+	case c.ClientSecret == "":
+		return &SettingError{"CG_CLIENT_SECRET", "missing (or set CG_CLIENT_SECRET_FILE)"}
+	case c.Timeout < 0:
+		return &SettingError{"CG_HTTP_TIMEOUT", c.Timeout.String() + " is negative"}
+	}
+	return nil
+}
+
+// New validates cfg (see Config.Validate) and returns a client.
 func New(cfg Config) (*Client, error) {
-	var err error
-	if cfg.AuthURL, err = checkURL("CG_AUTH_URL", cfg.AuthURL, false); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.ImportsURL, err = checkURL("CG_IMPORTS_URL", cfg.ImportsURL, true); err != nil {
-		return nil, err
-	}
-	if cfg.APIURL, err = checkURL("CG_API_URL", cfg.APIURL, true); err != nil {
-		return nil, err
-	}
-	if cfg.ClientID == "" {
-		return nil, errors.New("CG_CLIENT_ID: missing")
-	}
-	if cfg.ClientSecret == "" {
-		return nil, errors.New("CG_CLIENT_SECRET: missing (or set CG_CLIENT_SECRET_FILE)")
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("CG_HTTP_TIMEOUT: %s is negative", cfg.Timeout)
-	}
+	// The client appends paths to the base URLs.
+	cfg.ImportsURL = strings.TrimRight(cfg.ImportsURL, "/")
+	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -91,7 +109,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = defaultTransport()
+		transport = NewTransport()
 	}
 	return &Client{
 		// No client Timeout: each call sets its own deadline, which also
@@ -100,6 +118,7 @@ func New(cfg Config) (*Client, error) {
 		tokens:    newTokenSource(cfg, userAgentTransport{base: transport, userAgent: cfg.UserAgent}, cfg.Timeout),
 		timeout:   cfg.Timeout,
 		userAgent: cfg.UserAgent,
+		syncLimit: syncBodyLimit,
 
 		activitiesURL: cfg.ImportsURL + "/activities/",
 		recordsURL:    cfg.ImportsURL + "/records/",
@@ -108,12 +127,10 @@ func New(cfg Config) (*Client, error) {
 }
 
 // NewTransport returns the transport New uses when Config.Transport is
-// nil, for callers that wrap it (tracing) and must keep its sizing.
-func NewTransport() http.RoundTripper { return defaultTransport() }
-
-// defaultTransport keeps enough idle connections for the worker's parallel
-// PUTs (CG_CONCURRENCY, 64 by default) to reuse them instead of redialling.
-func defaultTransport() http.RoundTripper {
+// nil, for callers that wrap it (tracing) and must keep its sizing: enough
+// idle connections for the worker's parallel PUTs (CG_CONCURRENCY, 64 by
+// default) to reuse them instead of redialling.
+func NewTransport() http.RoundTripper {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
 		return http.DefaultTransport
@@ -124,21 +141,12 @@ func defaultTransport() http.RoundTripper {
 	return t
 }
 
-// PutActivity sends body, the JSON of one activity, unchanged.
-func (c *Client) PutActivity(ctx context.Context, body []byte) (ActivityResult, error) {
-	resp, err := c.call(ctx, http.MethodPut, c.activitiesURL, body, smallBodyLimit)
-	if err != nil {
-		return ActivityResult{}, err
-	}
-	// The activity is stored once the API said 2xx: an odd body must not
-	// turn that into a failure (and a retry), so decoding is best effort.
-	var out struct {
-		Data ActivityResult `json:"data"`
-	}
-	if len(bytes.TrimSpace(resp.body)) > 0 {
-		_ = json.Unmarshal(resp.body, &out)
-	}
-	return out.Data, nil
+// PutActivity sends body, the JSON of one activity, unchanged. Any 2xx is
+// success, whatever its body: the activity is stored, and nothing in the
+// answer is needed.
+func (c *Client) PutActivity(ctx context.Context, body []byte) error {
+	_, err := c.call(ctx, http.MethodPut, c.activitiesURL, body, smallBodyLimit)
+	return err
 }
 
 // PutRecord sends {"configuration": configuration, "record": record}, with

@@ -59,16 +59,12 @@ func TestPutActivity(t *testing.T) {
 	t.Parallel()
 	b := setup(t, cgapitest.Options{}, 5*time.Second)
 
-	res, err := b.client.PutActivity(t.Context(), []byte(validActivity))
-	if err != nil {
+	if err := b.client.PutActivity(t.Context(), []byte(validActivity)); err != nil {
 		t.Fatal(err)
 	}
 	stored, ok := b.emu.ActivityByReference("ref-1")
 	if !ok {
 		t.Fatal("activity not stored")
-	}
-	if res.Reference != "ref-1" || res.ID.String() != fmt.Sprint(stored.ID) {
-		t.Errorf("result %+v, stored id %d", res, stored.ID)
 	}
 	if !bytes.Equal(stored.Body, []byte(validActivity)) {
 		t.Errorf("body arrived as %s, want it unchanged", stored.Body)
@@ -123,10 +119,10 @@ func TestDataErrors(t *testing.T) {
 		return de
 	}
 
-	_, err := b.client.PutActivity(ctx, []byte(`{"account":"ACME","source":"x"}`))
+	err := b.client.PutActivity(ctx, []byte(`{"account":"ACME","source":"x"}`))
 	check("activity without type", err, 422, "type")
 
-	_, err = b.client.PutActivity(ctx, []byte(`{"account":"ACME","type":"t","source":"s","contact":"nobody@example.com"}`))
+	err = b.client.PutActivity(ctx, []byte(`{"account":"ACME","type":"t","source":"s","contact":"nobody@example.com"}`))
 	if de := check("unknown contact", err, 422, "contact"); de != nil && !de.OnlyField("contact") {
 		t.Errorf("unknown contact: errors %v, want only contact", de.Errors)
 	}
@@ -137,14 +133,14 @@ func TestDataErrors(t *testing.T) {
 	err = b.client.PutRecord(ctx, "account", json.RawMessage(`{"Account Name":""}`))
 	check("record without its required field", err, 422)
 
-	_, err = b.client.PutActivity(ctx, []byte(`{"account":`))
+	err = b.client.PutActivity(ctx, []byte(`{"account":`))
 	if de := check("not JSON", err, 400); de != nil && de.Message == "" {
 		t.Error("400 without a message")
 	}
 
 	big := append([]byte(`{"account":"`), bytes.Repeat([]byte("a"), cgapitest.MaxBodyBytes)...)
 	big = append(big, `"}`...)
-	_, err = b.client.PutActivity(ctx, big)
+	err = b.client.PutActivity(ctx, big)
 	check("too large", err, 413)
 }
 
@@ -153,11 +149,11 @@ func TestTokenRejectedOnceIsRenewed(t *testing.T) {
 	b := setup(t, cgapitest.Options{}, 5*time.Second)
 	ctx := t.Context()
 
-	if _, err := b.client.PutActivity(ctx, []byte(validActivity)); err != nil {
+	if err := b.client.PutActivity(ctx, []byte(validActivity)); err != nil {
 		t.Fatal(err)
 	}
 	b.emu.ExpireTokens()
-	if _, err := b.client.PutActivity(ctx, []byte(validActivity)); err != nil {
+	if err := b.client.PutActivity(ctx, []byte(validActivity)); err != nil {
 		t.Fatalf("call after the token expired server-side: %v", err)
 	}
 	if n := b.emu.TokensIssued(); n != 2 {
@@ -185,7 +181,7 @@ func TestTokenRejectedTwiceIsAuthError(t *testing.T) {
 			b := setup(t, cgapitest.Options{}, 5*time.Second)
 			b.emu.FailNext(cgapitest.ActivitiesPath, status, 3)
 
-			_, err := b.client.PutActivity(t.Context(), []byte(validActivity))
+			err := b.client.PutActivity(t.Context(), []byte(validActivity))
 			var ae *cgapi.AuthError
 			if !errors.As(err, &ae) || ae.Status != status || !cgapi.Retryable(err) || !cgapi.IsOutage(err) {
 				t.Fatalf("err = %v, want a retryable *AuthError %d", err, status)
@@ -206,7 +202,7 @@ func TestWrongURLIsConfigError(t *testing.T) {
 	b := setup(t, cgapitest.Options{}, 5*time.Second)
 
 	wrong := newClient(t, b.emu.URL, b.emu.URL+"/imports", 5*time.Second)
-	_, err := wrong.PutActivity(t.Context(), []byte(validActivity))
+	err := wrong.PutActivity(t.Context(), []byte(validActivity))
 	var ce *cgapi.ConfigError
 	if !errors.As(err, &ce) || ce.Status != 404 || ce.Method != "PUT" || ce.URL != b.emu.URL+"/imports/activities/" {
 		t.Errorf("err = %v, want *ConfigError 404 for PUT %s/imports/activities/", err, b.emu.URL)
@@ -231,7 +227,7 @@ func TestRateLimited(t *testing.T) {
 
 	b.emu.SetRetryAfter(7 * time.Second)
 	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusTooManyRequests, 1)
-	_, err := b.client.PutActivity(t.Context(), []byte(validActivity))
+	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &rl) || rl.RetryAfter != 7*time.Second || !cgapi.Retryable(err) || cgapi.IsOutage(err) {
 		t.Errorf("seconds: err = %v, want *RateLimitError of 7s", err)
 	}
@@ -239,14 +235,14 @@ func TestRateLimited(t *testing.T) {
 	// An HTTP date has one-second resolution and is relative to now.
 	b.emu.SetRetryAfterHTTPDate(true)
 	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusTooManyRequests, 1)
-	_, err = b.client.PutActivity(t.Context(), []byte(validActivity))
+	err = b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &rl) || rl.RetryAfter < 5*time.Second || rl.RetryAfter > 8*time.Second {
 		t.Errorf("HTTP date: err = %v, want *RateLimitError of about 7s", err)
 	}
 
 	b.emu.SetRetryAfter(-1)
 	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusTooManyRequests, 1)
-	_, err = b.client.PutActivity(t.Context(), []byte(validActivity))
+	err = b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &rl) || rl.RetryAfter != 0 {
 		t.Errorf("no header: err = %v, want *RateLimitError without delay", err)
 	}
@@ -258,7 +254,7 @@ func TestServerErrorsAreTransient(t *testing.T) {
 	var te *cgapi.TransientError
 
 	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusInternalServerError, 1)
-	_, err := b.client.PutActivity(t.Context(), []byte(validActivity))
+	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &te) || te.Status != 500 || !cgapi.Retryable(err) || cgapi.IsOutage(err) {
 		t.Errorf("500: err = %v, want a retryable *TransientError 500", err)
 	}
@@ -272,7 +268,7 @@ func TestServerErrorsAreTransient(t *testing.T) {
 
 	b.emu.SetTokenOutage(true)
 	b.emu.ExpireTokens()
-	_, err = b.client.PutActivity(t.Context(), []byte(validActivity))
+	err = b.client.PutActivity(t.Context(), []byte(validActivity))
 	var ae *cgapi.AuthError
 	if !errors.As(err, &ae) || ae.Status != 503 || !cgapi.Retryable(err) {
 		t.Errorf("token outage: err = %v, want a retryable *AuthError 503", err)
@@ -284,7 +280,7 @@ func TestTimeout(t *testing.T) {
 	t.Parallel()
 	b := setup(t, cgapitest.Options{Latency: time.Minute}, 200*time.Millisecond)
 
-	_, err := b.client.PutActivity(t.Context(), []byte(validActivity))
+	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	var te *cgapi.TransientError
 	if !errors.As(err, &te) || te.Status != 0 || !errors.Is(err, context.DeadlineExceeded) || !cgapi.Retryable(err) {
 		t.Fatalf("err = %v, want a retryable *TransientError timeout", err)
@@ -292,7 +288,7 @@ func TestTimeout(t *testing.T) {
 	noSecret(t, err)
 
 	b.emu.SetLatency(0)
-	if _, err := b.client.PutActivity(t.Context(), []byte(validActivity)); err != nil {
+	if err := b.client.PutActivity(t.Context(), []byte(validActivity)); err != nil {
 		t.Errorf("after the latency went: %v", err)
 	}
 }
@@ -306,7 +302,7 @@ func TestConnectionRefused(t *testing.T) {
 	_ = dead.Close()
 	c := newClient(t, b.emu.URL, deadURL, 5*time.Second)
 
-	_, err := c.PutActivity(t.Context(), []byte(validActivity))
+	err := c.PutActivity(t.Context(), []byte(validActivity))
 	var te *cgapi.TransientError
 	if !errors.As(err, &te) || te.Status != 0 || !cgapi.Retryable(err) {
 		t.Errorf("err = %v, want a retryable *TransientError without status", err)
@@ -329,8 +325,7 @@ func TestCallerCancels(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.PutActivity(ctx, []byte(validActivity))
-		done <- err
+		done <- c.PutActivity(ctx, []byte(validActivity))
 	}()
 	<-sent // the token is fetched and the PUT on its way; the emulator holds it
 	cancel()
@@ -368,7 +363,7 @@ func TestHungTokenEndpoint(t *testing.T) {
 	b := setup(t, cgapitest.Options{}, 300*time.Millisecond)
 	b.emu.SetTokenHang(true)
 
-	_, err := b.client.PutActivity(t.Context(), []byte(validActivity))
+	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.Is(err, context.DeadlineExceeded) || !cgapi.Retryable(err) {
 		t.Fatalf("err = %v, want a retryable timeout", err)
 	}
@@ -379,7 +374,7 @@ func TestHungTokenEndpoint(t *testing.T) {
 	// calls until the deadline rather than trusting the very next one.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err = b.client.PutActivity(t.Context(), []byte(validActivity))
+		err = b.client.PutActivity(t.Context(), []byte(validActivity))
 		if err == nil {
 			break
 		}
@@ -412,9 +407,6 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 		if s != 200 {
 			t.Fatalf("the API answered %d: a token was used after it expired", s)
 		}
-	}
-	if n := b.client.TokensFetched(); n != 3 {
-		t.Errorf("client fetched %d tokens, emulator issued 3", n)
 	}
 }
 
@@ -488,7 +480,7 @@ func BenchmarkPutActivityParallel(b *testing.B) {
 		ClientID: "emu-client", ClientSecret: secret, NoRequestLog: true, DiscardBodies: true,
 	})
 	c := newClient(b, emu.URL, emu.URL, 30*time.Second)
-	if _, err := c.PutActivity(b.Context(), []byte(validActivity)); err != nil {
+	if err := c.PutActivity(b.Context(), []byte(validActivity)); err != nil {
 		b.Fatal(err) // warm the token
 	}
 	// RunParallel starts parallelism × GOMAXPROCS goroutines.
@@ -501,7 +493,7 @@ func BenchmarkPutActivityParallel(b *testing.B) {
 		body := make([]byte, 0, 256)
 		for pb.Next() {
 			body = fmt.Appendf(body[:0], `{"reference":"bench-%d","account":"ACME","type":"Support Ticket","source":"bench","happened_at":"2019-10-06 22:34:45"}`, seq.Add(1))
-			if _, err := c.PutActivity(b.Context(), body); err != nil {
+			if err := c.PutActivity(b.Context(), body); err != nil {
 				b.Error(err)
 				return
 			}

@@ -3,9 +3,10 @@
 // the API host, authenticated with OAuth2 client credentials.
 //
 // Every answer maps onto one error type of the outcome table in
-// CONTRACT.md section 5, so callers branch with errors.As:
+// CONTRACT.md section 5, and ClassOf names its row, so callers branch on
+// one value (errors.As still reaches the fields):
 //
-//   - 2xx: success (nil error)
+//   - 2xx: success (nil error), whatever the body
 //   - 422, 400, 413: *DataError with the API's field errors; do not retry
 //   - 429: *RateLimitError with Retry-After
 //   - 401, 403: the token is renewed and the call repeated once; a second

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // The error types below map one to one onto the rows of the contract's
-// outcome table (CONTRACT.md section 5). Callers branch on them with
-// errors.As; Retryable says whether a call is worth repeating.
+// outcome table (CONTRACT.md section 5). Callers branch on ClassOf, or on
+// the types with errors.As when they need their fields; Retryable says
+// whether a call is worth repeating.
 
 // DataError is the API rejecting the data itself: 422 (validation), 400 or
 // 413. Retrying the same body will not help.
@@ -110,25 +113,107 @@ func (e *TransientError) Error() string {
 
 func (e *TransientError) Unwrap() error { return e.Err }
 
+// Class is the row of the contract's outcome table an error belongs to
+// (CONTRACT.md section 5), so callers branch on one value instead of a
+// chain of errors.As.
+type Class int
+
+const (
+	ClassNone      Class = iota // no error
+	ClassData                   // *DataError: the API rejected the data; do not retry
+	ClassRateLimit              // *RateLimitError: wait for RetryAfterOf, then retry
+	ClassAuth                   // *AuthError: an outage (credentials, auth service)
+	ClassConfig                 // *ConfigError: an outage (wrong URL)
+	ClassTransient              // *TransientError, or any other failure: retry with backoff
+	ClassCanceled               // the caller cancelled the call: do not retry
+)
+
+var classNames = [...]string{"none", "data", "rate-limit", "auth", "config", "transient", "canceled"}
+
+func (c Class) String() string {
+	if c >= 0 && int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "Class(" + strconv.Itoa(int(c)) + ")"
+}
+
+// ClassOf classifies err. A cancellation wins over everything else; errors
+// that are none of this package's types are transient, since nothing says
+// the data or the deployment is at fault.
+func ClassOf(err error) Class {
+	if err == nil {
+		return ClassNone
+	}
+	if errors.Is(err, context.Canceled) {
+		return ClassCanceled
+	}
+	var de *DataError
+	var rl *RateLimitError
+	var ae *AuthError
+	var ce *ConfigError
+	switch {
+	case errors.As(err, &de):
+		return ClassData
+	case errors.As(err, &rl):
+		return ClassRateLimit
+	case errors.As(err, &ae):
+		return ClassAuth
+	case errors.As(err, &ce):
+		return ClassConfig
+	}
+	return ClassTransient
+}
+
+// RetryAfterOf is a rate limit's Retry-After, zero for any other error.
+func RetryAfterOf(err error) time.Duration {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter
+	}
+	return 0
+}
+
+// StatusOf is the HTTP status the API answered with, zero when none was
+// received (a timeout, a connection error, a cancellation).
+func StatusOf(err error) int {
+	var de *DataError
+	var rl *RateLimitError
+	var ae *AuthError
+	var ce *ConfigError
+	var te *TransientError
+	switch {
+	case errors.As(err, &de):
+		return de.Status
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests
+	case errors.As(err, &ae):
+		return ae.Status
+	case errors.As(err, &ce):
+		return ce.Status
+	case errors.As(err, &te):
+		return te.Status
+	}
+	return 0
+}
+
 // Retryable reports whether repeating the call may succeed: everything but a
 // DataError and a cancelled context. Outages (AuthError, ConfigError) are
 // retryable: they are cured by fixing the deployment, not the data.
 func Retryable(err error) bool {
-	if err == nil {
+	switch ClassOf(err) {
+	case ClassNone, ClassData, ClassCanceled:
 		return false
 	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	var de *DataError
-	return !errors.As(err, &de)
+	return true
 }
 
 // IsOutage reports whether err means the API cannot be used right now
 // (misconfiguration or failing authentication), as opposed to one slow or
 // failed call. /readyz fails while calls end in outages.
 func IsOutage(err error) bool {
-	var ae *AuthError
-	var ce *ConfigError
-	return errors.As(err, &ae) || errors.As(err, &ce)
+	switch ClassOf(err) {
+	case ClassAuth, ClassConfig:
+		return true
+	}
+	return false
 }

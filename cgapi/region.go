@@ -3,7 +3,6 @@ package cgapi
 import (
 	"fmt"
 	"net/url"
-	"strings"
 )
 
 // URLsForRegion gives the default auth, imports and API base URLs for
@@ -20,29 +19,26 @@ func URLsForRegion(region string) (auth, imports, api string, err error) {
 		nil
 }
 
-// checkURL validates an absolute http(s) URL, naming setting in the error.
-// base URLs lose a trailing slash, as the client appends paths to them.
-func checkURL(setting, raw string, base bool) (string, error) {
+// checkURL validates an absolute http(s) URL, which for a base URL has no
+// query or fragment, as a *SettingError naming setting.
+func checkURL(setting, raw string, base bool) error {
 	if raw == "" {
-		return "", fmt.Errorf("%s: missing", setting)
+		return &SettingError{setting, "missing"}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// Not echoed: an unparsable URL may still hold a password.
-		return "", fmt.Errorf("%s: not a valid URL", setting)
+		return &SettingError{setting, "not a valid URL"}
 	}
 	if u.User != nil {
 		// Never echo a URL that may carry a password.
-		return "", fmt.Errorf("%s: credentials in the URL are not supported", setting)
+		return &SettingError{setting, "credentials in the URL are not supported"}
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s: %q is not an absolute http or https URL", setting, raw)
+		return &SettingError{setting, fmt.Sprintf("%q is not an absolute http or https URL", raw)}
 	}
 	if base && (u.RawQuery != "" || u.Fragment != "") {
-		return "", fmt.Errorf("%s: %q must be a base URL without query or fragment", setting, raw)
+		return &SettingError{setting, fmt.Sprintf("%q must be a base URL without query or fragment", raw)}
 	}
-	if base {
-		return strings.TrimRight(raw, "/"), nil
-	}
-	return raw, nil
+	return nil
 }

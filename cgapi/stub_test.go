@@ -150,7 +150,7 @@ func TestRequestsAsSent(t *testing.T) {
 	ctx := t.Context()
 
 	activity := `{"account":"ACME",  "type":"Ticket","source":"Desk","n":1.50000000000000000001}`
-	if _, err := c.PutActivity(ctx, []byte(activity)); err != nil {
+	if err := c.PutActivity(ctx, []byte(activity)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.PutRecord(ctx, `con"f`, json.RawMessage(`{"Account Name": "ACME", "Big": 12345678901234567890}`)); err != nil {
@@ -212,7 +212,7 @@ func TestNonJSONAnswers(t *testing.T) {
 		t.Errorf("sync with an HTML 200: err = %v, want a retryable *TransientError with status 200", err)
 	}
 
-	_, err = c.PutActivity(t.Context(), []byte(`{}`))
+	err = c.PutActivity(t.Context(), []byte(`{}`))
 	var de *cgapi.DataError
 	if !errors.As(err, &de) || de.Status != 413 || len(de.Errors) != 0 || cgapi.Retryable(err) {
 		t.Errorf("HTML 413: err = %v, want a non-retryable *DataError 413", err)
@@ -245,7 +245,7 @@ func TestTokenEndpointFailures(t *testing.T) {
 			var apiCalls atomic.Int32
 			s := newStub(t, func(w http.ResponseWriter, r *http.Request) { apiCalls.Add(1) })
 			s.setToken(tc.handler)
-			_, err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`))
+			err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`))
 			var ae *cgapi.AuthError
 			if !errors.As(err, &ae) || ae.Status != tc.status || !cgapi.Retryable(err) || !cgapi.IsOutage(err) {
 				t.Errorf("err = %v (%T), want a retryable *AuthError with status %d", err, err, tc.status)
@@ -271,7 +271,7 @@ func TestTokenEndpointUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.PutActivity(t.Context(), []byte(`{}`))
+	err = c.PutActivity(t.Context(), []byte(`{}`))
 	var ae *cgapi.AuthError
 	if !errors.As(err, &ae) || ae.Status != 0 || !cgapi.Retryable(err) {
 		t.Errorf("err = %v, want a retryable *AuthError without status", err)
@@ -300,8 +300,7 @@ func TestCancelWhileFetchingToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.PutActivity(ctx, []byte(`{}`))
-		done <- err
+		done <- c.PutActivity(ctx, []byte(`{}`))
 	}()
 	<-arrived
 	cancel()
@@ -311,7 +310,7 @@ func TestCancelWhileFetchingToken(t *testing.T) {
 	}
 
 	close(release)
-	if _, err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
+	if err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
 		t.Fatalf("call after a cancelled one: %v", err)
 	}
 	if n := s.Tokens.Load(); n != 1 {
@@ -325,7 +324,7 @@ func TestRetryAfterHTTPDateStub(t *testing.T) {
 		w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
 		answer(429, "application/json", `{"message":"Too Many Attempts."}`)(w, r)
 	})
-	_, err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`))
+	err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`))
 	var rl *cgapi.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter < 58*time.Minute || rl.RetryAfter > time.Hour || !cgapi.Retryable(err) {
 		t.Errorf("err = %v, want a *RateLimitError of about an hour", err)
@@ -348,7 +347,7 @@ func TestTokenWithoutExpiry(t *testing.T) {
 	s.mu.Unlock()
 	c := s.client(t, 5*time.Second)
 	for range 3 {
-		if _, err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
+		if err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -356,10 +355,126 @@ func TestTokenWithoutExpiry(t *testing.T) {
 		t.Fatalf("%d tokens for a token without expiry, want 1", n)
 	}
 	reject.Store(true)
-	if _, err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
+	if err := c.PutActivity(t.Context(), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Tokens.Load(); n != 2 {
 		t.Errorf("%d tokens after a 401, want 2", n)
+	}
+}
+
+// An activity answered 2xx is stored: no body, a body that is not JSON or
+// JSON of another shape must not turn it into a failure and a retry.
+func TestActivity2xxWhateverTheBody(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"no body", answer(200, "", "")},
+		{"HTML", answer(200, "text/html", "<html>stored, probably</html>")},
+		{"broken JSON", answer(200, "application/json", `{"data":{"id":`)},
+		{"other JSON", answer(201, "application/json", `["unexpected"]`)},
+		{"no content", answer(204, "", "")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStub(t, tc.answer)
+			if err := s.client(t, 5*time.Second).PutActivity(t.Context(), []byte(`{}`)); err != nil {
+				t.Errorf("PutActivity: %v, want success", err)
+			}
+		})
+	}
+}
+
+// A 200 that starts its body and then stalls costs the call its own
+// timeout: a retryable *TransientError matching context.DeadlineExceeded.
+func TestBodyStallsAfterHeaders(t *testing.T) {
+	t.Parallel()
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"data":[`)
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done() // until the client gives up
+	})
+	const timeout = 300 * time.Millisecond
+	c := s.client(t, timeout)
+
+	// The test's own context has no deadline: only the call's timeout
+	// can end the call.
+	start := time.Now()
+	_, err := c.SyncResponses(t.Context(), cgapi.SyncQuery{})
+	took := time.Since(start)
+	var te *cgapi.TransientError
+	if !errors.As(err, &te) || te.Status != 0 || !errors.Is(err, context.DeadlineExceeded) || !cgapi.Retryable(err) {
+		t.Fatalf("err = %v, want a retryable *TransientError matching context.DeadlineExceeded", err)
+	}
+	if took < timeout {
+		t.Errorf("the call ended after %s, before its %s timeout", took, timeout)
+	}
+	noSecret(t, err)
+}
+
+// A connection that breaks in the middle of a body is a retryable
+// *TransientError, not a half-read page.
+func TestConnectionClosedMidBody(t *testing.T) {
+	t.Parallel()
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n" + `{"data":[{"number_customergauge":1}`)
+		_ = buf.Flush()
+	})
+	_, err := s.client(t, 5*time.Second).SyncResponses(t.Context(), cgapi.SyncQuery{})
+	var te *cgapi.TransientError
+	if !errors.As(err, &te) || !errors.Is(err, io.ErrUnexpectedEOF) || !cgapi.Retryable(err) {
+		t.Fatalf("err = %v, want a retryable *TransientError for the unexpected EOF", err)
+	}
+	noSecret(t, err)
+}
+
+// A sync page over the size limit is a retryable *TransientError saying
+// so. The limit is lowered for the test; the production one is 64 MiB.
+func TestSyncPageTooLarge(t *testing.T) {
+	t.Parallel()
+	const limit = 4 << 10
+	page := `{"data":[` + strings.Repeat(`{"number_customergauge":1},`, limit/32) + `{}],"cursor":{"next":1}}`
+	sizes := []struct {
+		name    string
+		size    int
+		tooLong bool
+	}{
+		{"at the limit", limit, false},
+		{"one byte over", limit + 1, true},
+	}
+	for _, sz := range sizes {
+		t.Run(sz.name, func(t *testing.T) {
+			t.Parallel()
+			// Pad with spaces inside the JSON so the page parses at any size.
+			body := page[:len(page)-1] + strings.Repeat(" ", sz.size-len(page)) + "}"
+			if len(body) != sz.size {
+				t.Fatalf("test page is %d bytes, want %d", len(body), sz.size)
+			}
+			s := newStub(t, answer(200, "application/json", body))
+			c := s.client(t, 5*time.Second)
+			cgapi.SetSyncLimit(c, limit)
+			_, err := c.SyncResponses(t.Context(), cgapi.SyncQuery{})
+			if !sz.tooLong {
+				if err != nil {
+					t.Fatalf("a page of exactly the limit: %v", err)
+				}
+				return
+			}
+			var te *cgapi.TransientError
+			if !errors.As(err, &te) || te.Status != 200 || !cgapi.Retryable(err) || !strings.Contains(err.Error(), "too large") {
+				t.Fatalf("err = %v, want a retryable *TransientError saying the page is too large", err)
+			}
+		})
 	}
 }

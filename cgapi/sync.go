@@ -37,18 +37,27 @@ func (c *Client) SyncResponses(ctx context.Context, q SyncQuery) (SyncPage, erro
 	if v := q.values().Encode(); v != "" {
 		u += "?" + v
 	}
-	resp, err := c.call(ctx, http.MethodGet, u, nil, syncBodyLimit)
+	resp, err := c.call(ctx, http.MethodGet, u, nil, c.syncLimit)
 	if err != nil {
 		return SyncPage{}, err
 	}
 	if resp.truncated {
-		return SyncPage{}, &TransientError{Status: resp.status, Err: fmt.Errorf("sync page larger than %d MiB", syncBodyLimit>>20)}
+		// Retryable: a smaller CG_SYNC_PER_PAGE, or a fixed API, gets past it.
+		return SyncPage{}, &TransientError{Status: resp.status, Err: fmt.Errorf("sync page too large (over %s)", byteSize(c.syncLimit))}
 	}
 	page, err := parseSyncPage(resp.body)
 	if err != nil {
 		return SyncPage{}, &TransientError{Status: resp.status, Err: err}
 	}
 	return page, nil
+}
+
+// byteSize writes whole mebibytes as such, other sizes in bytes.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 func (q SyncQuery) values() url.Values {

@@ -26,13 +26,12 @@ type tokenSource struct {
 	secret string // only to scrub it from error text
 	now    func() time.Time
 
-	mu        sync.Mutex
-	tok       string
-	expiry    time.Time // zero: the server gave no lifetime
-	renewAt   time.Time // renew from here on, while tok is still valid
-	failedAt  time.Time // last failed background renewal
-	inFlight  *tokenFetch
-	issuedCnt int // tokens fetched, for tests via TokensFetched
+	mu       sync.Mutex
+	tok      string
+	expiry   time.Time // zero: the server gave no lifetime
+	renewAt  time.Time // renew from here on, while tok is still valid
+	failedAt time.Time // last failed fetch
+	inFlight *tokenFetch
 }
 
 // tokenFetch is one token request; waiters share its result.
@@ -127,7 +126,6 @@ func (s *tokenSource) fetch(f *tokenFetch) {
 		f.err = s.authError(err)
 		s.failedAt = s.now()
 	} else {
-		s.issuedCnt++
 		s.tok = t.AccessToken
 		s.expiry = t.Expiry
 		if secs := expiresIn(t); secs > 0 {
@@ -202,14 +200,6 @@ func (s *tokenSource) scrub(msg string) string {
 		return msg
 	}
 	return strings.ReplaceAll(msg, s.secret, "[redacted]")
-}
-
-// TokensFetched reports how many tokens the client has fetched so far.
-// Meant for tests and diagnostics.
-func (c *Client) TokensFetched() int {
-	c.tokens.mu.Lock()
-	defer c.tokens.mu.Unlock()
-	return c.tokens.issuedCnt
 }
 
 // scrubbedError has a cleaned message but keeps its cause for errors.Is

@@ -1,6 +1,7 @@
 package cgapi
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -147,5 +148,76 @@ func TestFormEncodedTokenLifetime(t *testing.T) {
 	}
 	if got := s.expiry.Sub(clock.now()); got != 2*time.Minute {
 		t.Errorf("expiry in %s, want 2m", got)
+	}
+}
+
+// TestFailedRenewal: a token endpoint that fails while the cached token is
+// still valid costs callers nothing, is retried only once per
+// renewRetryPause, and becomes an *AuthError only once the token expired.
+func TestFailedRenewal(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if requests.Add(1) > 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":"temporarily_unavailable"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"access_token":"t1","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(srv.Close)
+
+	clock := &fakeClock{t: time.Now()}
+	start := clock.now()
+	s := newTokenSource(Config{AuthURL: srv.URL, ClientID: "id", ClientSecret: "secret"}, http.DefaultTransport, 5*time.Second)
+	s.now = clock.now
+
+	tokensAreT1 := func(calls int) {
+		t.Helper()
+		for range calls {
+			if got, err := s.token(t.Context()); err != nil || got != "t1" {
+				t.Fatalf("token = %q, %v; want t1", got, err)
+			}
+		}
+	}
+	// settled waits until n requests were made and none is in flight.
+	settled := func(n int32) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for requests.Load() < n || s.fetching() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d token requests, want %d", requests.Load(), n)
+			}
+			time.Sleep(time.Millisecond) // polling, not synchronisation
+		}
+		if got := requests.Load(); got != n {
+			t.Fatalf("%d token requests, want %d", got, n)
+		}
+	}
+
+	tokensAreT1(1)
+	settled(1)
+
+	// Inside the renewal margin: the first call starts a renewal, which
+	// fails; the calls after it keep the valid token and do not call the
+	// failing endpoint again within the pause.
+	clock.set(start.Add(time.Hour - 9*time.Second))
+	tokensAreT1(1)
+	settled(2)
+	tokensAreT1(50)
+	settled(2)
+
+	// Past the pause: exactly one more attempt, however many callers.
+	clock.set(clock.now().Add(renewRetryPause))
+	tokensAreT1(50)
+	settled(3)
+
+	// Expired: nothing usable is left, so the failure reaches the caller.
+	clock.set(start.Add(time.Hour + time.Second))
+	_, err := s.token(t.Context())
+	var ae *AuthError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Fatalf("token after expiry: err = %v, want an *AuthError 503", err)
 	}
 }

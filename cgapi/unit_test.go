@@ -1,7 +1,10 @@
 package cgapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,6 +82,13 @@ func TestNewValidates(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%s: error %q contains the secret", tc.name, err)
 		}
+		var se *SettingError
+		if verr := cfg.Validate(); !errors.As(verr, &se) || se.Setting != tc.setting || verr.Error() != err.Error() {
+			t.Errorf("%s: Validate = %v, want the *SettingError New gave (%v)", tc.name, verr, err)
+		}
+	}
+	if err := good.Validate(); err != nil {
+		t.Errorf("Validate of a good config: %v", err)
 	}
 }
 
@@ -207,5 +217,52 @@ func TestSyncQueryValues(t *testing.T) {
 	}
 	if v := (SyncQuery{}).values(); len(v) != 0 {
 		t.Errorf("empty query gave %v", v)
+	}
+}
+
+func TestClassOf(t *testing.T) {
+	t.Parallel()
+	wrapped := func(err error) error { return fmt.Errorf("delivering: %w", err) }
+	cases := []struct {
+		err        error
+		class      Class
+		status     int
+		retryAfter time.Duration
+		retryable  bool
+		outage     bool
+	}{
+		{nil, ClassNone, 0, 0, false, false},
+		{&DataError{Status: 422}, ClassData, 422, 0, false, false},
+		{wrapped(&DataError{Status: 413}), ClassData, 413, 0, false, false},
+		{&RateLimitError{RetryAfter: 7 * time.Second}, ClassRateLimit, 429, 7 * time.Second, true, false},
+		{wrapped(&RateLimitError{}), ClassRateLimit, 429, 0, true, false},
+		{&AuthError{Status: 401, Err: errors.New("x")}, ClassAuth, 401, 0, true, true},
+		{&AuthError{Err: errors.New("unreachable")}, ClassAuth, 0, 0, true, true},
+		{&ConfigError{Status: 404}, ClassConfig, 404, 0, true, true},
+		{&TransientError{Status: 502, Err: errors.New("x")}, ClassTransient, 502, 0, true, false},
+		{&TransientError{Err: context.DeadlineExceeded}, ClassTransient, 0, 0, true, false},
+		{errors.New("anything else"), ClassTransient, 0, 0, true, false},
+		{fmt.Errorf("cgapi: PUT x: %w", context.Canceled), ClassCanceled, 0, 0, false, false},
+		{&TransientError{Err: context.Canceled}, ClassCanceled, 0, 0, false, false},
+	}
+	for _, tc := range cases {
+		if got := ClassOf(tc.err); got != tc.class {
+			t.Errorf("ClassOf(%v) = %s, want %s", tc.err, got, tc.class)
+		}
+		if got := StatusOf(tc.err); got != tc.status {
+			t.Errorf("StatusOf(%v) = %d, want %d", tc.err, got, tc.status)
+		}
+		if got := RetryAfterOf(tc.err); got != tc.retryAfter {
+			t.Errorf("RetryAfterOf(%v) = %s, want %s", tc.err, got, tc.retryAfter)
+		}
+		if got := Retryable(tc.err); got != tc.retryable {
+			t.Errorf("Retryable(%v) = %t, want %t", tc.err, got, tc.retryable)
+		}
+		if got := IsOutage(tc.err); got != tc.outage {
+			t.Errorf("IsOutage(%v) = %t, want %t", tc.err, got, tc.outage)
+		}
+	}
+	if s := Class(99).String(); s != "Class(99)" {
+		t.Errorf("unknown class prints as %q", s)
 	}
 }

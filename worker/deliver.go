@@ -20,7 +20,7 @@ func (w *Worker) put(ctx context.Context, req request) error {
 	start := time.Now()
 	var err error
 	if req.kind == schemas.Activity {
-		_, err = w.client.PutActivity(ctx, req.body)
+		err = w.client.PutActivity(ctx, req.body)
 	} else {
 		err = w.client.PutRecord(ctx, req.configuration, req.body)
 	}
@@ -71,11 +71,7 @@ func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 		if cgapi.IsOutage(err) {
 			w.health.setAPI(err)
 		}
-		var retryAfter time.Duration
-		var rl *cgapi.RateLimitError
-		if errors.As(err, &rl) {
-			retryAfter = rl.RetryAfter
-		}
+		retryAfter := cgapi.RetryAfterOf(err)
 		if bo == nil {
 			bo = w.newBackoff()
 		}
@@ -129,15 +125,12 @@ func (w *Worker) newBackoff() *backoff.ExponentialBackOff {
 
 // reasonOf names the kind of retryable failure, for metrics and spans.
 func reasonOf(err error) string {
-	var rl *cgapi.RateLimitError
-	var ae *cgapi.AuthError
-	var ce *cgapi.ConfigError
-	switch {
-	case errors.As(err, &rl):
+	switch cgapi.ClassOf(err) {
+	case cgapi.ClassRateLimit:
 		return "rate-limit"
-	case errors.As(err, &ae):
+	case cgapi.ClassAuth:
 		return "auth"
-	case errors.As(err, &ce):
+	case cgapi.ClassConfig:
 		return "misconfigured"
 	default:
 		return "transient"

@@ -176,24 +176,22 @@ func kindErrorKind(kind schemas.Kind, ek string) metric.AddOption {
 }
 
 func putAttrs(kind schemas.Kind, err error) metric.RecordOption {
-	class := "2xx"
-	if err != nil {
-		var de *cgapi.DataError
-		var rl *cgapi.RateLimitError
-		var te *cgapi.TransientError
-		var ae *cgapi.AuthError
-		var ce *cgapi.ConfigError
-		switch {
-		case errors.As(err, &rl):
-			class = "429"
-		case errors.As(err, &de), errors.As(err, &ce):
+	class := "error"
+	switch status := cgapi.StatusOf(err); cgapi.ClassOf(err) {
+	case cgapi.ClassNone:
+		class = "2xx"
+	case cgapi.ClassRateLimit:
+		class = "429"
+	case cgapi.ClassData, cgapi.ClassConfig:
+		class = "4xx"
+	case cgapi.ClassAuth:
+		// A token endpoint that failed with a 5xx or not at all is no 4xx.
+		if status >= 400 && status < 500 {
 			class = "4xx"
-		case errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500:
-			class = "4xx"
-		case errors.As(err, &te) && te.Status >= 500:
+		}
+	case cgapi.ClassTransient:
+		if status >= 500 {
 			class = "5xx"
-		default:
-			class = "error"
 		}
 	}
 	return putSets[kind][class]

@@ -90,18 +90,12 @@ const maxTokenBody = 64 << 10
 // client authenticates in the form body or with HTTP Basic, whose parts
 // are form-encoded first (RFC 6749 2.3.1), as x/oauth2 sends them.
 func (e *Emulator) serveToken(c *call) {
-	if s, ok := e.faults.scripted(c.r.URL.Path); ok {
+	if s, ok := e.faults.scripted(c.rt, c.r.URL.Path); ok {
 		e.answerScripted(c, s)
 		return
 	}
-	if ch := e.faults.tokenHang.closed(); ch != nil {
-		select {
-		case <-ch:
-		case <-c.r.Context().Done():
-			return
-		case <-e.closed:
-			return
-		}
+	if ch := e.faults.tokenHang.closed(); ch != nil && !e.hang(c, ch) {
+		return
 	}
 	if e.faults.tokenOutage.Load() {
 		oauthError(c, http.StatusServiceUnavailable, "temporarily_unavailable")
@@ -151,6 +145,20 @@ func (e *Emulator) serveToken(c *call) {
 	}{token, "Bearer", expiresIn})
 	c.w.Header().Set("Cache-Control", "no-store")
 	c.json(http.StatusOK, body)
+}
+
+// hang holds a token request until released is closed; false when the
+// client or the emulator ended it first.
+func (e *Emulator) hang(c *call, released <-chan struct{}) bool {
+	e.holding.Add(1)
+	defer e.holding.Add(-1)
+	select {
+	case <-released:
+		return true
+	case <-c.r.Context().Done():
+	case <-e.closed:
+	}
+	return false
 }
 
 func formUnescape(s string) string {

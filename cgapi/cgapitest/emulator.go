@@ -149,6 +149,7 @@ type Emulator struct {
 	log       requestLog
 
 	cursorMode atomic.Int32 // CursorMode of sync pages
+	holding    atomic.Int64 // requests held by latency waits and token hangs
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close: ends hangs and latency waits
@@ -280,7 +281,7 @@ func (e *Emulator) serveAPI(c *call) {
 	if d := e.faults.latency(); d > 0 && !e.wait(c.r.Context(), d) {
 		return
 	}
-	if s, ok := e.faults.scripted(c.r.URL.Path); ok {
+	if s, ok := e.faults.scripted(c.rt, c.r.URL.Path); ok {
 		e.answerScripted(c, s)
 		return
 	}
@@ -317,6 +318,8 @@ func (e *Emulator) serveAPI(c *call) {
 func (e *Emulator) wait(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	e.holding.Add(1)
+	defer e.holding.Add(-1)
 	select {
 	case <-t.C:
 		return true
@@ -325,6 +328,10 @@ func (e *Emulator) wait(ctx context.Context, d time.Duration) bool {
 	}
 	return false
 }
+
+// Holding counts the requests the emulator is holding right now (latency
+// waits, token hangs), so a test can act once its request has arrived.
+func (e *Emulator) Holding() int { return int(e.holding.Load()) }
 
 // Server is an emulator listening on loopback.
 type Server struct {

@@ -79,18 +79,18 @@ var serverErrors = []int{
 }
 
 // scripted pops the next scripted failure for path, the path's own queue
-// first, then the one for any API path (which the token path does not use).
-func (f *faults) scripted(path string) (script, bool) {
+// first, then, on an API route, the one for any API path.
+func (f *faults) scripted(rt route, path string) (script, bool) {
 	if f.pending.Load() == 0 {
 		return script{}, false
 	}
-	key := normalizePath(path)
+	keys := []string{normalizePath(path), ""}
+	if rt == routeToken {
+		keys = keys[:1]
+	}
 	f.scriptMu.Lock()
 	defer f.scriptMu.Unlock()
-	for _, k := range [2]string{key, ""} {
-		if k == "" && routeOf(key) == routeToken {
-			break
-		}
+	for _, k := range keys {
 		q := f.scripts[k]
 		if len(q) == 0 {
 			continue

@@ -21,8 +21,7 @@ type requestLog struct {
 
 	mu    sync.Mutex
 	ring  []Request
-	next  int // where the next request goes
-	full  bool
+	next  int            // where the next request goes: len(ring) until the ring wraps, then the oldest
 	calls map[string]int // normalised path -> calls
 }
 
@@ -68,7 +67,6 @@ func (l *requestLog) add(c *call, arrived time.Time) {
 		l.ring = append(l.ring, req)
 	} else {
 		l.ring[l.next] = req
-		l.full = true
 	}
 	l.next = (l.next + 1) % l.ringSize
 	l.mu.Unlock()
@@ -97,9 +95,7 @@ func (e *Emulator) Requests() []Request {
 	l := &e.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.full {
-		return append([]Request(nil), l.ring...)
-	}
+	// Until the ring wraps, next == len(ring) and this is the ring as is.
 	out := make([]Request, 0, len(l.ring))
 	out = append(out, l.ring[l.next:]...)
 	return append(out, l.ring[:l.next]...)
@@ -111,7 +107,7 @@ func (e *Emulator) ResetRequests() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	clear(l.ring)
-	l.ring, l.next, l.full = l.ring[:0], 0, false
+	l.ring, l.next = l.ring[:0], 0
 }
 
 // Calls counts the requests made to path, whatever their outcome; a

@@ -2,6 +2,8 @@ package cgapitest
 
 import (
 	"net/http"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -41,8 +43,20 @@ func TestRequestLog(t *testing.T) {
 func TestRequestLogBounded(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Options{RequestLogSize: 3})
-	for range 7 {
-		f.status(http.MethodGet, SyncPath, "")
+	f.srv.ResetRequests() // the fixture's token request
+	// Before, at and past the wrap: the last three, oldest first.
+	for i := 1; i <= 7; i++ {
+		f.status(http.MethodGet, SyncPath+"?cursor="+strconv.Itoa(i), "")
+		var got, want []string
+		for _, r := range f.srv.Requests() {
+			got = append(got, r.Query)
+		}
+		for j := max(1, i-2); j <= i; j++ {
+			want = append(want, "cursor="+strconv.Itoa(j))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("after %d requests the log holds %v, want %v", i, got, want)
+		}
 	}
 	reqs := f.srv.Requests()
 	if len(reqs) != 3 {

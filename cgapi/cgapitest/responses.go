@@ -78,7 +78,37 @@ type surveyResponse struct {
 	Questions           *[]question  `json:"questions,omitempty"`
 	SelectedDrivers     *[]driver    `json:"selected_drivers,omitempty"`
 	Properties          *[]property  `json:"properties,omitempty"`
-	dates               [4]string    // by period field, for filtering
+}
+
+// Period fields, the values of period[field].
+const (
+	periodCreation       = "date_creation"
+	periodOrder          = "date_order"
+	periodSent           = "date_sent"
+	periodSurveyResponse = "date_survey_response"
+)
+
+func isPeriodField(name string) bool {
+	switch name {
+	case periodCreation, periodOrder, periodSent, periodSurveyResponse:
+		return true
+	}
+	return false
+}
+
+// date is the value of the period field name.
+func (r *surveyResponse) date(name string) string {
+	switch name {
+	case periodCreation:
+		return r.DateCreation
+	case periodOrder:
+		return r.DateOrder
+	case periodSent:
+		return r.DateSent
+	case periodSurveyResponse:
+		return r.DateSurveyResponse
+	}
+	return ""
 }
 
 type responseName struct {
@@ -182,7 +212,6 @@ func generate(pos int, x expansions) surveyResponse {
 	if resp.FollowUp.Requested {
 		resp.FollowUp.Details = resp.Phone
 	}
-	resp.dates = [4]string{resp.DateCreation, resp.DateOrder, resp.DateSent, resp.DateSurveyResponse}
 	// Expansions draw from their own stream, so asking for one does not
 	// change another.
 	if x.tags {
@@ -231,14 +260,6 @@ func generate(pos int, x expansions) surveyResponse {
 	return resp
 }
 
-// periodFields are the values of period[field], indexing surveyResponse.dates.
-var periodFields = map[string]int{
-	"date_creation":        0,
-	"date_order":           1,
-	"date_sent":            2,
-	"date_survey_response": 3,
-}
-
 // AddResponses adds n generated responses after the existing ones; a sync
 // resuming from a stored cursor picks them up.
 func (e *Emulator) AddResponses(n int) {
@@ -273,63 +294,60 @@ func (e *Emulator) ResponseCount() int {
 // Responses returns every response in sync order, encoded exactly as the
 // sync serves them with the given with[] expansions.
 func (e *Emulator) Responses(with ...string) []json.RawMessage {
-	var x expansions
+	q := syncQuery{}
 	for _, w := range with {
-		parseExpansion(&x, w)
+		parseExpansion(&q.with, w)
 	}
 	s := &e.responses
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]json.RawMessage, 0, s.total)
 	for pos := 1; pos <= s.total; pos++ {
-		out = append(out, s.encode(pos, x))
+		b, _ := s.render(pos, &q)
+		out = append(out, b)
 	}
 	return out
 }
 
-// encode renders the response at pos; the caller holds s.mu.
-func (s *responseStore) encode(pos int, x expansions) json.RawMessage {
+// render encodes the response at pos with q's expansions, or reports that
+// it does not pass q's filters; the caller holds s.mu. A generated response
+// is built once, filtered on its own dates and marshalled.
+func (s *responseStore) render(pos int, q *syncQuery) (json.RawMessage, bool) {
 	if raw, ok := s.raw[pos]; ok {
-		return raw
+		return raw, !q.filters() || rawMatches(raw, q)
 	}
-	b, _ := json.Marshal(generate(pos, x))
-	return b
+	if q.number != nil && *q.number != int64(firstResponseNumber+pos) {
+		return nil, false // no need to build it
+	}
+	resp := generate(pos, q.with)
+	if q.periodField != "" && !q.inPeriod(resp.date(q.periodField)) {
+		return nil, false
+	}
+	b, _ := json.Marshal(resp)
+	return b, true
 }
 
-// matches reports whether the response at pos passes the filters; the
-// caller holds s.mu.
-func (s *responseStore) matches(pos int, q *syncQuery) bool {
-	if q.number == nil && q.periodField < 0 {
-		return true
-	}
-	var number int64
-	var date string
-	if raw, ok := s.raw[pos]; ok {
-		var fields map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &fields)
-		number, _ = strconv.ParseInt(string(fields["number_customergauge"]), 10, 64)
-		for name, i := range periodFields {
-			if i == q.periodField {
-				date = rawString(fields[name])
-			}
-		}
-	} else {
-		number = int64(firstResponseNumber + pos)
-		if q.periodField >= 0 {
-			date = generate(pos, expansions{}).dates[q.periodField]
+// filters reports whether q filters responses at all.
+func (q *syncQuery) filters() bool { return q.number != nil || q.periodField != "" }
+
+// rawMatches reports whether an injected response passes q's filters.
+func rawMatches(raw json.RawMessage, q *syncQuery) bool {
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &fields)
+	if q.number != nil {
+		n, _ := strconv.ParseInt(string(fields["number_customergauge"]), 10, 64)
+		if n != *q.number {
+			return false
 		}
 	}
-	if q.number != nil && number != *q.number {
+	return q.periodField == "" || q.inPeriod(rawString(fields[q.periodField]))
+}
+
+// inPeriod reports whether date ("YYYY-MM-DD ...") falls within q's period.
+func (q *syncQuery) inPeriod(date string) bool {
+	if len(date) < len(time.DateOnly) {
 		return false
 	}
-	if q.periodField >= 0 {
-		if len(date) < len(time.DateOnly) {
-			return false
-		}
-		day := date[:len(time.DateOnly)]
-		if q.periodStart != "" && day < q.periodStart || q.periodEnd != "" && day > q.periodEnd {
-			return false
-		}
-	}
-	return true
+	day := date[:len(time.DateOnly)]
+	return (q.periodStart == "" || day >= q.periodStart) && (q.periodEnd == "" || day <= q.periodEnd)
 }

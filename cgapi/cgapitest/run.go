@@ -21,6 +21,12 @@ func Run(ctx context.Context, addr string, opts Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return s.serveUntil(ctx, out)
+}
+
+// serveUntil is Run once s listens: it writes s.URL to out, serves until
+// ctx is cancelled, then shuts s down, releasing held requests at once.
+func (s *Server) serveUntil(ctx context.Context, out io.Writer) error {
 	if _, err := fmt.Fprintln(out, s.URL); err != nil {
 		_ = s.Close()
 		return fmt.Errorf("cgapitest: write base URL: %w", err)

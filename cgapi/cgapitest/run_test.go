@@ -124,3 +124,74 @@ func TestConfigurationTypes(t *testing.T) {
 		t.Errorf("contact configuration took an account record: HTTP %d", status)
 	}
 }
+
+// Stopping Run while the emulator holds a request (here a latency of an
+// hour) releases it with the emulator's 503 at once, rather than waiting
+// out shutdownGrace: Run's nil error says the shutdown finished within it.
+func TestRunReleasesHeldRequests(t *testing.T) {
+	t.Parallel()
+	s, err := Listen("127.0.0.1:0", Options{ClientID: "id", ClientSecret: "secret", Latency: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- s.serveUntil(ctx, io.Discard) }()
+
+	resp, err := http.PostForm(s.URL+TokenPath, url.Values{"grant_type": {"client_credentials"}, "client_id": {"id"}, "client_secret": {"secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := readResponse(t, resp)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	mustUnmarshal(t, body, &tok)
+	if status != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("token: HTTP %d %s", status, body)
+	}
+
+	type reply struct {
+		status int
+		body   []byte
+		err    error
+	}
+	answered := make(chan reply, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodPut, s.URL+ActivitiesPath, strings.NewReader(`{"account":"ACME","type":"T","source":"S"}`))
+		if err != nil {
+			answered <- reply{err: err}
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- reply{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		answered <- reply{resp.StatusCode, b, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Holding() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the PUT never reached the emulator")
+		}
+		time.Sleep(time.Millisecond) // polling, not synchronisation
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	a := <-answered
+	if a.err != nil || a.status != http.StatusServiceUnavailable || messageOf(t, a.body) != "Service Unavailable" {
+		t.Errorf("held PUT: HTTP %d %s (%v), want the emulator's 503", a.status, a.body, a.err)
+	}
+	if n := s.ActivityCount(); n != 0 {
+		t.Errorf("%d activities stored by a released request, want 0", n)
+	}
+}

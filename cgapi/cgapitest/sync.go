@@ -35,7 +35,7 @@ type syncQuery struct {
 	cursor      int
 	with        expansions
 	number      *int64
-	periodField int // index into surveyResponse.dates; -1: no period filter
+	periodField string // period[field]; "": no period filter
 	periodStart string
 	periodEnd   string
 }
@@ -55,13 +55,14 @@ func (e *Emulator) syncResponses(c *call) {
 	next, n := q.cursor, 0
 	s.mu.RLock()
 	for pos := q.cursor + 1; pos <= s.total && n < q.perPage; pos++ {
-		if !s.matches(pos, &q) {
+		item, ok := s.render(pos, &q)
+		if !ok {
 			continue
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, s.encode(pos, q.with)...)
+		b = append(b, item...)
 		next, n = pos, n+1
 	}
 	s.mu.RUnlock()
@@ -85,7 +86,7 @@ func (e *Emulator) syncResponses(c *call) {
 // parseSyncQuery validates the query string as the API does.
 func parseSyncQuery(v url.Values) (syncQuery, fieldErrors) {
 	var errs fieldErrors
-	q := syncQuery{perPage: defaultPerPage, periodField: -1}
+	q := syncQuery{perPage: defaultPerPage}
 
 	if s, ok := param(v, "per_page"); ok {
 		n, err := strconv.Atoi(s)
@@ -130,8 +131,8 @@ func parseSyncQuery(v url.Values) (syncQuery, fieldErrors) {
 	start, hasStart := param(v, "period[start]")
 	end, hasEnd := param(v, "period[end]")
 	if hasField {
-		if i, ok := periodFields[field]; ok {
-			q.periodField = i
+		if isPeriodField(field) {
+			q.periodField = field
 		} else {
 			errs.add("period.field", msgSelected("period.field"))
 		}

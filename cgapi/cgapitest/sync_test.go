@@ -212,3 +212,53 @@ func TestSyncRawResponses(t *testing.T) {
 		t.Fatalf("data = %s", p.Data)
 	}
 }
+
+// Filters apply alike to generated responses served with expansions and
+// to injected ones; a filtered page carries the responses exactly as
+// Responses encodes them.
+func TestSyncFiltersWithExpansionsAndRaw(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{Responses: 60})
+	f.srv.AddRawResponses(
+		json.RawMessage(`{"number_customergauge":5001,"date_sent":"2030-01-02 10:00:00"}`),
+		json.RawMessage(`{"number_customergauge":5002,"date_sent":"2030-01-03 10:00:00"}`),
+		json.RawMessage(`{"number_customergauge":5003}`),
+	)
+	withTags := f.srv.Responses("tags")
+	var want []string
+	day := ""
+	for _, raw := range withTags[:60] {
+		var v struct {
+			Sent string `json:"date_sent"`
+		}
+		mustUnmarshal(t, raw, &v)
+		if day == "" {
+			day = v.Sent[:10]
+		}
+		if v.Sent[:10] == day {
+			want = append(want, string(raw))
+		}
+	}
+	p := f.sync(url.Values{"per_page": {"1000"}, "with[]": {"tags"}, "period[field]": {"date_sent"}, "period[start]": {day}, "period[end]": {day}})
+	if len(p.Data) != len(want) || len(want) == 0 {
+		t.Fatalf("period with tags: %d responses, want %d", len(p.Data), len(want))
+	}
+	for i := range want {
+		if string(p.Data[i]) != want[i] {
+			t.Errorf("response %d: %s, want %s", i, p.Data[i], want[i])
+		}
+	}
+
+	p = f.sync(url.Values{"per_page": {"1000"}, "period[field]": {"date_sent"}, "period[start]": {"2030-01-02"}, "period[end]": {"2030-01-02"}})
+	if len(p.Data) != 1 || numberOf(t, p.Data[0]) != 5001 {
+		t.Errorf("period over injected responses: %s", p.Data)
+	}
+	p = f.sync(url.Values{"number_customergauge": {"5003"}})
+	if len(p.Data) != 1 || numberOf(t, p.Data[0]) != 5003 {
+		t.Errorf("number over injected responses: %s", p.Data)
+	}
+	p = f.sync(url.Values{"number_customergauge": {"1042"}, "with[]": {"tags"}})
+	if len(p.Data) != 1 || string(p.Data[0]) != string(withTags[41]) {
+		t.Errorf("number with tags: %s, want %s", p.Data, withTags[41])
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -102,7 +103,7 @@ func (c *config) api() cgapi.Config {
 		AuthURL:    c.str("CG_AUTH_URL"),
 		ImportsURL: c.str("CG_IMPORTS_URL"),
 		APIURL:     c.str("CG_API_URL"),
-		ClientID:   c.required("CG_CLIENT_ID"),
+		ClientID:   c.str("CG_CLIENT_ID"),
 		Timeout:    c.positiveDuration("CG_HTTP_TIMEOUT"),
 		UserAgent:  userAgent(),
 	}
@@ -125,13 +126,16 @@ func (c *config) api() cgapi.Config {
 		}
 		secret = strings.TrimSpace(string(b))
 	}
-	if secret == "" {
-		c.fail("CG_CLIENT_SECRET", "required (or CG_CLIENT_SECRET_FILE)")
-	}
 	cfg.ClientSecret = secret
-	if c.err == nil {
-		_, err := cgapi.New(cfg) // validates the URLs, naming the setting
-		c.invalid(err)
+	// The URLs, the credentials and the timeout, checked where the client
+	// checks them.
+	if err := cfg.Validate(); err != nil {
+		var se *cgapi.SettingError
+		if errors.As(err, &se) {
+			c.fail(se.Setting, "%s", se.Problem)
+		} else {
+			c.invalid(err)
+		}
 	}
 	return cfg
 }

@@ -1,0 +1,5 @@
+package cgapi
+
+// SetSyncLimit lowers the size a sync page may have for c, so a test can
+// exceed it without sending 64 MiB.
+func SetSyncLimit(c *Client, n int64) { c.syncLimit = n }
