@@ -53,8 +53,10 @@
 // not swallow the resync, and the skip rule ignores a last message whose
 // CG-Sync-Generation is older than the current one (it still holds the old
 // high number). A last message of a newer generation than the state's means
-// the state was lost (a recreated bucket): the pass carries on that
-// generation and its number instead of publishing everything again.
+// the state was lost (a recreated bucket) or an old copy of it restored:
+// the pass carries on that generation from the beginning, its last message's
+// number skipping what was published, instead of publishing everything
+// again. An undecodable state fails every pass until a Reset replaces it.
 // Nothing else should publish to the responses subject: a last message
 // without CG-Response-Number gives the skip rule nothing to go on beyond
 // the state's last_number.

@@ -31,7 +31,7 @@ func MetricHooks(mp metric.MeterProvider, next Hooks) (Hooks, error) {
 		return next, err
 	}
 	var cursor, lastSuccess atomic.Int64
-	cursorGauge, err := m.Int64ObservableGauge("cgworker.sync.cursor",
+	_, err = m.Int64ObservableGauge("cgworker.sync.cursor",
 		metric.WithDescription("The stored sync cursor (when numeric)."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			if v := cursor.Load(); v > 0 {
@@ -39,7 +39,6 @@ func MetricHooks(mp metric.MeterProvider, next Hooks) (Hooks, error) {
 			}
 			return nil
 		}))
-	_ = cursorGauge
 	if err != nil {
 		return next, err
 	}

@@ -121,8 +121,8 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 		}
 		// The publish may or may not have been stored (a lost ack, a
 		// restarting server): the subject's tail tells which.
-		wait := b.NextBackOff()
-		if wait == backoff.Stop {
+		wait, ok := p.nextWait(b, 0)
+		if !ok {
 			return false, fmt.Errorf("responses: publish number %d: %w", n, err)
 		}
 		s.log.Warn("publish failed; retrying", "number", n, "error", err, "retry_in", wait)
@@ -159,7 +159,6 @@ func (p *pass) fetch(ctx context.Context, cursor string) (cgapi.SyncPage, error)
 	s := p.s
 	q := cgapi.SyncQuery{PerPage: s.cfg.PerPage, Cursor: cursor, With: s.cfg.With, Filter: s.cfg.Filter}
 	b := p.backoff()
-	start := time.Now()
 	for {
 		pg, err := s.client.SyncResponses(ctx, q)
 		if err == nil {
@@ -171,14 +170,15 @@ func (p *pass) fetch(ctx context.Context, cursor string) (cgapi.SyncPage, error)
 		if !cgapi.Retryable(err) {
 			return cgapi.SyncPage{}, fmt.Errorf("responses: fetch page at cursor %q: %w", cursor, err)
 		}
-		wait := b.NextBackOff()
+		var floor time.Duration // a 429's Retry-After
 		var rl *cgapi.RateLimitError
-		if errors.As(err, &rl) && rl.RetryAfter > wait && wait != backoff.Stop {
-			wait = rl.RetryAfter
+		if errors.As(err, &rl) {
+			floor = rl.RetryAfter
 		}
-		if wait == backoff.Stop || time.Since(start)+wait > s.cfg.MaxElapsed {
+		wait, ok := p.nextWait(b, floor)
+		if !ok {
 			return cgapi.SyncPage{}, fmt.Errorf("responses: fetch page at cursor %q: gave up after %s: %w",
-				cursor, time.Since(start).Round(time.Millisecond), err)
+				cursor, b.GetElapsedTime().Round(time.Millisecond), err)
 		}
 		s.log.Warn("fetching responses failed; retrying", "cursor", cursor, "error", err, "retry_in", wait)
 		if err := sleep(ctx, wait); err != nil {
@@ -187,13 +187,21 @@ func (p *pass) fetch(ctx context.Context, cursor string) (cgapi.SyncPage, error)
 	}
 }
 
+// backoff returns the retry schedule of one page request or one publish.
+// Its budget, MaxElapsed, is checked by nextWait, which also accounts for a
+// Retry-After longer than the backoff's interval.
 func (p *pass) backoff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = p.s.cfg.retryInitial
-	b.MaxInterval = time.Minute
-	b.MaxElapsedTime = p.s.cfg.MaxElapsed
-	b.Reset()
-	return b
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(p.s.cfg.retryInitial),
+		backoff.WithMaxInterval(time.Minute),
+		backoff.WithMaxElapsedTime(0))
+}
+
+// nextWait returns the wait before the next attempt, at least floor, and
+// false when that attempt would start after the retry budget.
+func (p *pass) nextWait(b *backoff.ExponentialBackOff, floor time.Duration) (time.Duration, bool) {
+	wait := max(b.NextBackOff(), floor)
+	return wait, b.GetElapsedTime()+wait <= p.s.cfg.MaxElapsed
 }
 
 // sleep waits d or until ctx is done.

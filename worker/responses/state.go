@@ -37,8 +37,13 @@ type storedState struct {
 	LastNumber int64 `json:"last_number"`
 }
 
+// errStateUndecodable marks a state key whose value is not a state.
+var errStateUndecodable = errors.New("responses: sync state is not valid JSON (reset the sync to recover)")
+
 // loadState returns the state and its revision; a missing state is the zero
-// state at revision 0.
+// state at revision 0. An undecodable state is an error wrapping
+// errStateUndecodable, returned with the zero state at the key's revision
+// so Reset can overwrite it.
 func loadState(ctx context.Context, kv jetstream.KeyValue) (storedState, uint64, error) {
 	e, err := kv.Get(ctx, stateKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -49,7 +54,7 @@ func loadState(ctx context.Context, kv jetstream.KeyValue) (storedState, uint64,
 	}
 	var st storedState
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		return storedState{}, 0, fmt.Errorf("responses: sync state in key %q is not valid JSON: %w", stateKey, err)
+		return storedState{}, e.Revision(), fmt.Errorf("%w: key %q: %v", errStateUndecodable, stateKey, err)
 	}
 	return st, e.Revision(), nil
 }
@@ -111,10 +116,16 @@ func Status(ctx context.Context, kv jetstream.KeyValue) (State, error) {
 // and the last number and increments the reset count, so the resync's
 // message ids (cg-response-<n>-r<k>) differ from the earlier ones and no
 // duplicate window swallows them. A pass running meanwhile stops at its next
-// cursor store.
+// cursor store. An undecodable state is replaced by a reset zero state, so
+// a reset is the way out of it. Its reset count is lost with it: when the
+// stream's last message is of generation 1 or later, the next pass carries
+// on from that message instead of resyncing, and a second reset resyncs.
 func Reset(ctx context.Context, kv jetstream.KeyValue) error {
 	for {
 		st, rev, err := loadState(ctx, kv)
+		if errors.Is(err, errStateUndecodable) {
+			err = nil
+		}
 		if err != nil {
 			return err
 		}

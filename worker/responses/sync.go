@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -162,21 +163,12 @@ func (s *Sync) Run(ctx context.Context) error {
 	}
 	for {
 		start := time.Now()
-		_, err := s.Once(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, ErrLeaseHeld):
+		// Once logs and records its failures.
+		if _, err := s.Once(ctx); errors.Is(err, ErrLeaseHeld) && ctx.Err() == nil {
 			s.log.Debug("another replica is syncing", "error", err)
-		case err != nil:
-			// Once has logged and recorded it.
 		}
-		t := time.NewTimer(s.cfg.Interval - time.Since(start))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if sleep(ctx, s.cfg.Interval-time.Since(start)) != nil {
 			return nil
-		case <-t.C:
 		}
 	}
 }
@@ -265,9 +257,9 @@ type pass struct {
 	res    *Result
 	stream jetstream.Stream
 
-	st    storedState
-	rev   uint64 // revision of st in the bucket, 0 when absent
-	bound bool   // st was read
+	st     storedState
+	rev    uint64 // revision of st in the bucket, 0 when absent
+	loaded bool   // st was read, so a failure can be recorded in it
 
 	lastSeq    uint64 // stream sequence of the last message on the subject
 	lastNumber int64  // highest number published in this generation
@@ -280,7 +272,7 @@ func (p *pass) run(ctx context.Context) error {
 	if p.st, p.rev, err = loadState(ctx, s.kv); err != nil {
 		return err
 	}
-	p.bound = true
+	p.loaded = true
 	p.res.Cursor = p.st.Cursor
 	p.res.LastNumber = p.st.LastNumber
 	if p.stream, err = s.js.Stream(ctx, s.cfg.Names.ResponsesStream()); err != nil {
@@ -291,16 +283,18 @@ func (p *pass) run(ctx context.Context) error {
 		return err
 	}
 	p.lastSeq = t.seq
-	p.lastNumber = p.st.LastNumber
 	if t.ours && t.gen > p.st.Resets {
-		// The state is behind the stream: the bucket was recreated or its
-		// state key deleted. The stream is the record of what was
-		// published, so carry on its generation rather than publish
-		// everything again.
+		// The state is behind the stream: the bucket was recreated, its
+		// state key deleted, or an old copy of it restored. The stream is
+		// the record of what was published, so carry on its generation
+		// rather than publish everything again. The state's cursor and
+		// number belong to an older generation: start from the beginning
+		// and let the skip rule pass over what the stream already holds.
 		s.log.Warn("sync state is behind the responses stream; continuing from the stream's last message",
 			"state_generation", p.st.Resets, "stream_generation", t.gen, "last_number", t.number)
-		p.st.Resets, p.st.LastNumber = t.gen, 0
+		p.st.Resets, p.st.Cursor, p.st.LastNumber = t.gen, "", 0
 	}
+	p.lastNumber = p.st.LastNumber
 	if t.ours && t.gen == p.st.Resets && t.number > p.lastNumber {
 		// A previous pass published past its last stored cursor (it
 		// crashed, or lost its lease, before the store).
@@ -366,40 +360,13 @@ func (p *pass) page(ctx context.Context, cursor string) (next string, more bool,
 		return "", false, fmt.Errorf("responses: page at cursor %q not published: %w", cursor, err)
 	}
 
-	published, skipped, dups := 0, 0, 0
-	for i, raw := range pg.Data {
-		n := nums[i]
-		if n <= p.lastNumber {
-			if p.published {
-				// Numbers are assumed to grow along the cursor; one that
-				// does not after this pass published is out of order.
-				s.log.Warn("response number not above the last published; skipped", "number", n,
-					"last_number", p.lastNumber, "cursor", cursor)
-			}
-			skipped++
-			continue
-		}
-		dup, err := p.publish(ctx, raw, n)
-		if err != nil {
-			p.res.Published += published
-			p.res.Skipped += skipped + dups
-			p.res.Duplicates += dups
-			return "", false, err
-		}
-		if dup {
-			dups++
-		} else {
-			published++
-			p.published = true
-		}
-		p.lastNumber = n
-		if p.s.cfg.afterPublish != nil {
-			p.s.cfg.afterPublish(ctx, n)
-		}
-	}
+	published, skipped, dups, err := p.publishPage(ctx, pg.Data, nums, cursor)
 	p.res.Published += published
 	p.res.Skipped += skipped + dups
 	p.res.Duplicates += dups
+	if err != nil {
+		return "", false, err
+	}
 	span.SetAttributes(attribute.Int("cg.sync.published", published), attribute.Int("cg.sync.skipped", skipped+dups))
 
 	// Every publish of the page is acknowledged: store its cursor. A
@@ -444,14 +411,47 @@ func (p *pass) page(ctx context.Context, cursor string) (next string, more bool,
 	return pg.Next, true, nil
 }
 
-// recordFailure stores err as the last error, if the state is still where
-// this pass left it (otherwise another writer owns it now).
-func (p *pass) recordFailure(ctx context.Context, cause error) {
-	if !p.bound {
-		var err error
-		if p.st, p.rev, err = loadState(ctx, p.s.kv); err != nil {
-			return
+// publishPage publishes the responses of a page whose numbers are above
+// the last published, in order, each acknowledged before the next.
+// skipped counts those not above it; dups those the stream already held
+// under their message id.
+func (p *pass) publishPage(ctx context.Context, data []json.RawMessage, nums []int64, cursor string) (published, skipped, dups int, err error) {
+	for i, raw := range data {
+		n := nums[i]
+		if n <= p.lastNumber {
+			if p.published {
+				// Numbers are assumed to grow along the cursor; one that
+				// does not after this pass published is out of order.
+				p.s.log.Warn("response number not above the last published; skipped", "number", n,
+					"last_number", p.lastNumber, "cursor", cursor)
+			}
+			skipped++
+			continue
 		}
+		dup, err := p.publish(ctx, raw, n)
+		if err != nil {
+			return published, skipped, dups, err
+		}
+		if dup {
+			dups++
+		} else {
+			published++
+			p.published = true
+		}
+		p.lastNumber = n
+		if p.s.cfg.afterPublish != nil {
+			p.s.cfg.afterPublish(ctx, n)
+		}
+	}
+	return published, skipped, dups, nil
+}
+
+// recordFailure stores err as the last error, if the state is still where
+// this pass left it (otherwise another writer owns it now). A pass that
+// could not read the state has nowhere to record its failure.
+func (p *pass) recordFailure(ctx context.Context, cause error) {
+	if !p.loaded {
+		return
 	}
 	st := p.st
 	st.LastError = cause.Error()

@@ -17,8 +17,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -48,9 +46,15 @@ type world struct {
 // window before EnsureStreams, as an operator might.
 func setup(t testing.TB, responses int, dupWindow time.Duration) *world {
 	t.Helper()
+	return setupWith(t, cgapitest.Options{Responses: responses, NoRequestLog: true}, dupWindow)
+}
+
+// setupWith is setup with the emulator's options spelt out.
+func setupWith(t testing.TB, opts cgapitest.Options, dupWindow time.Duration) *world {
+	t.Helper()
 	w := &world{
 		t:     t,
-		emu:   cgapitest.NewServer(t, cgapitest.Options{Responses: responses, NoRequestLog: true}),
+		emu:   cgapitest.NewServer(t, opts),
 		nats:  natstest.NewServer(t),
 		names: queue.NewNames(""),
 	}
@@ -85,7 +89,7 @@ func (w *world) connect() (jetstream.JetStream, jetstream.KeyValue) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	kv, err := queue.EnsureSyncBucket(testContext(w.t), js, w.names)
+	kv, err := queue.EnsureSyncBucket(testContext(w.t), js, queue.StreamConfig{Names: w.names})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -150,45 +154,7 @@ func testContext(t testing.TB) context.Context {
 // messages returns every message on the responses subject in order.
 func (w *world) messages() []*jetstream.RawStreamMsg {
 	w.t.Helper()
-	ctx := testContext(w.t)
-	st, err := w.js.Stream(ctx, w.names.ResponsesStream())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	total := int(info.State.Msgs)
-	out := make([]*jetstream.RawStreamMsg, 0, total)
-	if total == 0 {
-		return out
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{w.names.ResponsesSubject()},
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	for len(out) < total {
-		batch, err := cons.Fetch(total-len(out), jetstream.FetchMaxWait(10*time.Second))
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				w.t.Fatal(err)
-			}
-			out = append(out, &jetstream.RawStreamMsg{
-				Subject: m.Subject(), Sequence: md.Sequence.Stream, Header: m.Headers(), Data: m.Data(),
-			})
-		}
-		if err := batch.Error(); err != nil {
-			w.t.Fatal(err)
-		}
-	}
-	return out
+	return natstest.Messages(w.t, w.js, w.names.ResponsesStream(), w.names.ResponsesSubject())
 }
 
 // checkExactlyOnce asserts the subject holds, after the first skip
@@ -283,8 +249,6 @@ func TestSpansAndTraceContext(t *testing.T) {
 	t.Parallel()
 	w := setup(t, 30, 0)
 	ctx := testContext(t)
-	// Injection goes through the global propagator, as in production.
-	otel.SetTextMapPropagator(propagation.TraceContext{})
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
