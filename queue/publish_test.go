@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 )
 
@@ -97,23 +98,9 @@ func TestPublishStreamRefusesOverSize(t *testing.T) {
 // readSubject returns the bodies stored on subject, in order.
 func readSubject(t *testing.T, f fixture, subject string) []string {
 	t.Helper()
-	cons, err := f.js.OrderedConsumer(f.ctx, "CG_EVENTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for {
-		batch, err := cons.FetchNoWait(500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			out = append(out, string(m.Data()))
-		}
-		if got == 0 {
-			return out
-		}
+	for _, m := range natstest.Messages(t, f.js, "CG_EVENTS", subject) {
+		out = append(out, string(m.Data))
 	}
+	return out
 }

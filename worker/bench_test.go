@@ -7,12 +7,9 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -22,8 +19,10 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/proctest"
 	"github.com/cgworker/cgworker/worker/telemetry"
 )
 
@@ -76,7 +75,7 @@ const (
 
 func benchPipeline(b *testing.B, latency time.Duration, tracing tracingMode) {
 	w := setup(b, cgapitest.Options{Latency: latency, NoRequestLog: true, DiscardBodies: true})
-	publishBacklog(b, w.nc, w.names.EventSubject(schemas.Activity), b.N)
+	natstest.Publish(b, w.js, w.names.EventSubject(schemas.Activity), []byte(benchActivity), b.N)
 
 	var tp trace.TracerProvider = noop.NewTracerProvider()
 	var mp metric.MeterProvider = metricnoop.NewMeterProvider()
@@ -136,14 +135,14 @@ func benchPipeline(b *testing.B, latency time.Duration, tracing tracingMode) {
 	ran := make(chan error, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpuStart := time.Now(), processCPU()
+	start, cpuStart := time.Now(), proctest.SelfCPU()
 	go func() { ran <- wk.Run(ctx) }()
 	select {
 	case <-all:
 	case <-time.After(10 * time.Minute):
 		b.Fatalf("only %d of %d events settled after 10 minutes", settled.Load(), b.N)
 	}
-	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	elapsed, cpu := time.Since(start), proctest.SelfCPU()-cpuStart
 	b.StopTimer()
 	peakHeap := peak()
 	cancel()
@@ -157,32 +156,10 @@ func benchPipeline(b *testing.B, latency time.Duration, tracing tracingMode) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(peakHeap)/mib, "peak-heap-MiB")
 	b.ReportMetric(float64(startHeap)/mib, "start-heap-MiB")
+	// Near the machine's core count the run was CPU bound; well below it
+	// on a busy machine, it was starved by other processes.
 	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cpu-cores")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
-}
-
-// publishBacklog publishes n copies of benchActivity with JetStream
-// acknowledgements, asynchronously so that setup stays short.
-func publishBacklog(b *testing.B, nc *nats.Conn, subject string, n int) {
-	b.Helper()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := []byte(benchActivity)
-	for range n {
-		if _, err := js.PublishAsync(subject, body, jetstream.WithStallWait(time.Minute)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		b.Fatal("backlog not acknowledged within a minute")
-	}
-	if pending := js.PublishAsyncPending(); pending > 0 {
-		b.Fatalf("%d publishes unacknowledged", pending)
-	}
 }
 
 // discardSpans is a span exporter that drops what it is given: export is
@@ -191,17 +168,6 @@ type discardSpans struct{}
 
 func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardSpans) Shutdown(context.Context) error                             { return nil }
-
-// processCPU is the CPU time (user and system) of the process so far: with
-// cpu-cores near the machine's core count the run was CPU bound; well below
-// it on a busy machine, it was starved by other processes.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 const heapObjects = "/memory/classes/heap/objects:bytes"
 

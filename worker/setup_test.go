@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 // world is one test's NATS server, API emulator and connection.
@@ -186,27 +186,7 @@ func (w *world) publish(kind schemas.Kind, body string, hdr map[string]string) u
 // deadLetters returns every message in the dead-letter stream.
 func (w *world) deadLetters() []*jetstream.RawStreamMsg {
 	w.t.Helper()
-	ctx := context.Background()
-	s, err := w.js.Stream(ctx, w.names.DLQStream())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return natstest.Messages(w.t, w.js, w.names.DLQStream())
 }
 
 // consumerSettled reports whether a consumer has nothing pending and
@@ -220,18 +200,10 @@ func (w *world) consumerSettled(kind schemas.Kind) bool {
 	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond every 10 ms until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		<-tick.C
-	}
+	proctest.WaitFor(t, within, 10*time.Millisecond, what, func() (bool, string) { return cond(), "" })
 }
 
 // settledOf returns the outcomes recorded for stream sequence seq.

@@ -100,8 +100,8 @@ func TestSlowAPI(t *testing.T) {
 		t.Errorf("%d activity calls for %d events", calls, len(events))
 	}
 	for _, p := range []*proc{a, b} {
-		if !p.running() {
-			t.Errorf("%s exited: %v", p.name, p.exitErr)
+		if !p.Running() {
+			t.Errorf("%s exited: %v", p.Name, p.Err())
 		}
 	}
 }

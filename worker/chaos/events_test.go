@@ -1,8 +1,6 @@
 package chaos
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -15,7 +13,9 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
 	"github.com/cgworker/cgworker/queue/deadletter"
+	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker"
 )
 
 // event is one message a test publishes, with what must become of it.
@@ -43,8 +43,7 @@ func (e *event) msg() *nats.Msg {
 // derivedReference is the reference the worker derives for an activity
 // without one, published under msgID (CONTRACT.md section 4).
 func derivedReference(msgID string) string {
-	sum := sha256.Sum256([]byte(names.EventsStream() + "\n" + msgID))
-	return "cgw-" + hex.EncodeToString(sum[:])[:40]
+	return worker.DeriveReference(names.EventsStream(), msgID, 0, 0)
 }
 
 // batch builds the events of one test; ids carry its name so that a stray
@@ -278,11 +277,11 @@ func verify(t *testing.T, js jetstream.JetStream, api *cgapitest.Server, events 
 	}
 
 	// Dead letters, by the original message id and stream sequence.
-	byID := make(map[string][]jetstream.Msg)
+	byID := make(map[string][]*jetstream.RawStreamMsg)
 	bySeq := make(map[string]int)
-	dls := readStream(t, js, names.DLQStream())
+	dls := natstest.Messages(t, js, names.DLQStream())
 	for _, m := range dls {
-		h := m.Headers()
+		h := m.Header
 		byID[h.Get(deadletter.HeaderOriginalMsgID)] = append(byID[h.Get(deadletter.HeaderOriginalMsgID)], m)
 		bySeq[h.Get(deadletter.HeaderOriginalSeq)]++
 	}
@@ -302,7 +301,7 @@ func verify(t *testing.T, js jetstream.JetStream, api *cgapitest.Server, events 
 				bad++
 				if bad <= 5 {
 					t.Errorf("valid %s %s dead-lettered: %s: %s", e.kind, e.id,
-						got[0].Headers().Get(deadletter.HeaderErrorKind), got[0].Headers().Get(deadletter.HeaderError))
+						got[0].Header.Get(deadletter.HeaderErrorKind), got[0].Header.Get(deadletter.HeaderError))
 				}
 			}
 			continue
@@ -314,15 +313,15 @@ func verify(t *testing.T, js jetstream.JetStream, api *cgapitest.Server, events 
 			}
 			continue
 		}
-		h := got[0].Headers()
+		h := got[0].Header
 		wantSeq := strconv.FormatUint(seqs[e.id], 10)
 		if h.Get(deadletter.HeaderErrorKind) != e.errorKind || h.Get(deadletter.HeaderOriginalSeq) != wantSeq ||
-			h.Get(deadletter.HeaderOriginalSubject) != names.EventSubject(e.kind) || string(got[0].Data()) != string(e.body) {
+			h.Get(deadletter.HeaderOriginalSubject) != names.EventSubject(e.kind) || string(got[0].Data) != string(e.body) {
 			bad++
 			if bad <= 5 {
 				t.Errorf("dead letter of %s %s: kind %q (want %q), seq %s (want %s), subject %s, body intact %v; error %s",
 					e.kind, e.id, h.Get(deadletter.HeaderErrorKind), e.errorKind, h.Get(deadletter.HeaderOriginalSeq), wantSeq,
-					h.Get(deadletter.HeaderOriginalSubject), string(got[0].Data()) == string(e.body), h.Get(deadletter.HeaderError))
+					h.Get(deadletter.HeaderOriginalSubject), string(got[0].Data) == string(e.body), h.Get(deadletter.HeaderError))
 			}
 		}
 	}

@@ -166,43 +166,6 @@ func publishInBackground(t *testing.T, js jetstream.JetStream, events []event) (
 	}
 }
 
-// readStream returns every message of stream, through an ordered consumer.
-func readStream(t *testing.T, js jetstream.JetStream, stream string) []jetstream.Msg {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatalf("stream %s info: %v", stream, err)
-	}
-	want := int(info.State.Msgs)
-	out := make([]jetstream.Msg, 0, want)
-	if want == 0 {
-		return out
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatalf("ordered consumer on %s: %v", stream, err)
-	}
-	for len(out) < want {
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d messages of %s: %v", len(out), want, stream, ctx.Err())
-		}
-		batch, err := cons.Fetch(min(want-len(out), 500), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			continue
-		}
-		for m := range batch.Messages() {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // streamMsgs is how many messages stream holds (0 when it cannot say).
 func streamMsgs(js jetstream.JetStream, stream string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -4,61 +4,35 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
-// binary is the cgworker executable built once for the whole run.
-var binary string
+// binaryEnv names a cgworker binary built elsewhere (a release candidate,
+// say) to test instead of building one.
+const binaryEnv = "CGWORKER_CHAOS_BINARY"
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		// Every test skips itself; building would only cost time.
-		os.Exit(m.Run())
+	// Built before any test starts, so that no test's deadlines include the
+	// build; with -short every test skips itself and nothing is built.
+	if !testing.Short() && os.Getenv(binaryEnv) == "" {
+		if _, err := proctest.Build("cgworker", proctest.CgworkerPackage); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos: building cgworker:", err)
+			os.Exit(1)
+		}
 	}
-	if bin := os.Getenv("CGWORKER_CHAOS_BINARY"); bin != "" {
-		// A binary built elsewhere, e.g. a release candidate.
-		binary = bin
-		os.Exit(m.Run())
-	}
-	dir, err := os.MkdirTemp("", "cgworker-chaos-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		os.Exit(1)
-	}
-	binary, err = build(dir)
-	code := 1
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos: building cgworker:", err)
-	} else {
-		code = m.Run()
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(proctest.Run(m))
 }
 
-// build compiles ./cmd/cgworker of this module into dir, without -race:
-// the children are the system under test, not the test.
-func build(dir string) (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+// binary is the cgworker executable under test.
+func binary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv(binaryEnv); bin != "" {
+		return bin
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("not inside a Go module")
-	}
-	bin := filepath.Join(dir, "cgworker")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cgworker")
-	cmd.Dir = filepath.Dir(gomod)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", err
-	}
-	return bin, nil
+	return proctest.Cgworker(t)
 }
 
 // chaosTest marks a test parallel and skips it under -short.

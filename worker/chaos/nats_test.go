@@ -42,11 +42,11 @@ func TestNATSRestart(t *testing.T) {
 	waitSettled(t, 90*time.Second, w.js, w.api, all)
 	verify(t, w.js, w.api, all, seqs)
 	for _, p := range []*proc{a, b} {
-		if !p.running() {
-			t.Errorf("%s exited: %v", p.name, p.exitErr)
+		if !p.Running() {
+			t.Errorf("%s exited: %v", p.Name, p.Err())
 		}
 		if len(p.logLines("nats reconnected")) == 0 {
-			t.Errorf("%s never logged a reconnect", p.name)
+			t.Errorf("%s never logged a reconnect", p.Name)
 		}
 	}
 }
@@ -123,8 +123,8 @@ func TestClusterNodeRestart(t *testing.T) {
 	waitSettled(t, 120*time.Second, js, api, all)
 	verify(t, js, api, all, seqs)
 	for _, p := range []*proc{a, b} {
-		if !p.running() {
-			t.Errorf("%s exited: %v", p.name, p.exitErr)
+		if !p.Running() {
+			t.Errorf("%s exited: %v", p.Name, p.Err())
 		}
 	}
 }

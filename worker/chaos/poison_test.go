@@ -24,8 +24,8 @@ func TestPoisonFlood(t *testing.T) {
 	waitSettled(t, 90*time.Second, w.js, w.api, events)
 	verify(t, w.js, w.api, events, seqs)
 	for _, p := range []*proc{a, b} {
-		if !p.running() {
-			t.Errorf("%s exited: %v", p.name, p.exitErr)
+		if !p.Running() {
+			t.Errorf("%s exited: %v", p.Name, p.Err())
 		}
 	}
 }

@@ -4,33 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"maps"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
-// proc is one cgworker process started by a test. Its stderr (the JSON log)
-// goes to a file under the test's temp dir; its tail is printed when the
-// test fails.
+// proc is one cgworker process started by a test; its log is its stderr.
 type proc struct {
-	t       *testing.T
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	outPath string
-
-	done    chan struct{} // closed when the process has exited
-	exitErr error         // valid after done
+	*proctest.Process
+	t *testing.T
 }
 
 // workerEnv is the environment of a worker talking to natsURL and api:
@@ -58,125 +43,17 @@ func workerEnv(natsURL string, api *cgapitest.Server) map[string]string {
 	}
 }
 
-// start runs `cgworker args...` with exactly env (plus PATH, HOME and
-// TMPDIR), so nothing of the developer's environment (OTEL_*, NATS_*)
-// leaks in. The process is killed when the test ends if still running.
+// start runs `cgworker args...` with exactly env (see proctest.Start).
+// The process is killed when the test ends if still running.
 func start(t *testing.T, name string, env map[string]string, args ...string) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	p := &proc{
-		t:       t,
-		name:    name,
-		logPath: filepath.Join(dir, name+".log"),
-		outPath: filepath.Join(dir, name+".out"),
-		done:    make(chan struct{}),
-	}
-	logf, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outf, err := os.Create(p.outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Stderr, p.cmd.Stdout = logf, outf
-	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
-		if v, ok := os.LookupEnv(k); ok {
-			p.cmd.Env = append(p.cmd.Env, k+"="+v)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		p.cmd.Env = append(p.cmd.Env, k+"="+env[k])
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.exitErr = p.cmd.Wait()
-		_ = logf.Close()
-		_ = outf.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if p.running() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("--- last lines of %s's log (%s) ---\n%s", name, p.logPath, p.tail(40))
-		}
-	})
-	return p
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	p.t.Helper()
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// signal sends sig (SIGTERM, SIGINT) without waiting.
-func (p *proc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("%s: signal %v: %v", p.name, sig, err)
-	}
-}
-
-// wait waits up to timeout for the process to exit and returns its exit
-// code; it fails the test when the process is still running by then.
-func (p *proc) wait(timeout time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("%s still running after %s", p.name, timeout)
-	}
-	var ee *exec.ExitError
-	switch {
-	case p.exitErr == nil:
-		return 0
-	case errors.As(p.exitErr, &ee):
-		return ee.ExitCode() // -1 when killed by a signal
-	default:
-		p.t.Fatalf("%s: %v", p.name, p.exitErr)
-		return -1
-	}
-}
-
-// log returns the process's log so far.
-func (p *proc) log() string {
-	b, _ := os.ReadFile(p.logPath)
-	return string(b)
-}
-
-// stdout returns what the process printed on stdout so far.
-func (p *proc) stdout() string {
-	b, _ := os.ReadFile(p.outPath)
-	return string(b)
-}
-
-// tail is the last n lines of the log.
-func (p *proc) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(p.log(), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	return &proc{Process: proctest.Start(t, name, binary(t), env, args...), t: t}
 }
 
 // logLines returns the log records whose msg is msg, decoded.
 func (p *proc) logLines(msg string) []map[string]any {
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader([]byte(p.log())))
+	sc := bufio.NewScanner(bytes.NewReader([]byte(p.Log())))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		var rec map[string]any
@@ -192,9 +69,9 @@ func (p *proc) logLines(msg string) []map[string]any {
 func (p *proc) httpAddr() string {
 	p.t.Helper()
 	var addr string
-	eventually(p.t, 20*time.Second, p.name+" serving /healthz", func() (bool, string) {
-		if !p.running() {
-			p.t.Fatalf("%s exited early: %v", p.name, p.exitErr)
+	eventually(p.t, 20*time.Second, p.Name+" serving /healthz", func() (bool, string) {
+		if !p.Running() {
+			p.t.Fatalf("%s exited early: %v", p.Name, p.Err())
 		}
 		for _, rec := range p.logLines("serving /healthz, /readyz, /metrics") {
 			addr, _ = rec["addr"].(string)
@@ -209,9 +86,9 @@ func (p *proc) waitReady() {
 	p.t.Helper()
 	url := "http://" + p.httpAddr() + "/readyz"
 	client := &http.Client{Timeout: time.Second}
-	eventually(p.t, 30*time.Second, p.name+" ready", func() (bool, string) {
-		if !p.running() {
-			p.t.Fatalf("%s exited early: %v", p.name, p.exitErr)
+	eventually(p.t, 30*time.Second, p.Name+" ready", func() (bool, string) {
+		if !p.Running() {
+			p.t.Fatalf("%s exited early: %v", p.Name, p.Err())
 		}
 		resp, err := client.Get(url)
 		if err != nil {
@@ -222,21 +99,9 @@ func (p *proc) waitReady() {
 	})
 }
 
-// eventually polls cond until it holds or timeout passes; status says what
-// was seen last, for the failure message.
+// eventually polls cond every 50 ms until it holds or timeout passes;
+// status says what was seen last, for the failure message.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (ok bool, status string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, status := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, status)
-		}
-		<-tick.C
-	}
+	proctest.WaitFor(t, timeout, 50*time.Millisecond, what, cond)
 }

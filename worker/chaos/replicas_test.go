@@ -36,8 +36,8 @@ func progress(t *testing.T, api *cgapitest.Server, n int, procs ...*proc) {
 	t.Helper()
 	eventually(t, 60*time.Second, fmt.Sprintf("%d activities stored", n), func() (bool, string) {
 		for _, p := range procs {
-			if !p.running() {
-				t.Fatalf("%s exited: %v", p.name, p.exitErr)
+			if !p.Running() {
+				t.Fatalf("%s exited: %v", p.Name, p.Err())
 			}
 		}
 		got := api.ActivityCount()
@@ -70,15 +70,15 @@ func TestReplicaKilledMidFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.kill()
+	a.Kill()
 	t.Logf("killed replica-a with %d activity messages awaiting acknowledgement, %d stored so far",
 		info.NumAckPending, w.api.ActivityCount())
 
 	c := start(t, "replica-c", w.env(), "run")
 	waitSettled(t, 90*time.Second, w.js, w.api, events)
 	verify(t, w.js, w.api, events, seqs)
-	if !b.running() || !c.running() {
-		t.Errorf("a surviving replica exited: b %v, c %v", b.exitErr, c.exitErr)
+	if !b.Running() || !c.Running() {
+		t.Errorf("a surviving replica exited: b %v, c %v", b.Err(), c.Err())
 	}
 	redelivered := 0
 	for _, a := range w.api.Activities() {
@@ -115,8 +115,8 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 		return n >= 32, fmt.Sprintf("%d PUTs", n)
 	})
 	sent := time.Now()
-	a.signal(syscall.SIGTERM)
-	if code := a.wait(shutdownTimeout + 5*time.Second); code != 0 {
+	a.Signal(syscall.SIGTERM)
+	if code := a.Wait(shutdownTimeout + 5*time.Second); code != 0 {
 		t.Fatalf("replica-a exited %d after SIGTERM, want 0", code)
 	}
 	t.Logf("replica-a exited 0 %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
@@ -134,11 +134,11 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	// A restarted replica finds nothing left to do.
 	c := start(t, "replica-a-restarted", env, "run")
 	c.waitReady()
-	b.signal(syscall.SIGTERM)
-	c.signal(syscall.SIGTERM)
+	b.Signal(syscall.SIGTERM)
+	c.Signal(syscall.SIGTERM)
 	for _, p := range []*proc{b, c} {
-		if code := p.wait(shutdownTimeout + 5*time.Second); code != 0 {
-			t.Errorf("%s exited %d after SIGTERM, want 0", p.name, code)
+		if code := p.Wait(shutdownTimeout + 5*time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM, want 0", p.Name, code)
 		}
 	}
 	verify(t, w.js, w.api, events, seqs)

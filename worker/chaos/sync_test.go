@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/worker/responses"
 )
 
@@ -47,10 +48,10 @@ func waitResponses(t *testing.T, w *world, n int, timeout time.Duration) uint64 
 func verifyResponses(t *testing.T, w *world, env map[string]string) {
 	t.Helper()
 	final := start(t, "sync-final", env, "sync", "--once")
-	if code := final.wait(60 * time.Second); code != 0 {
-		t.Fatalf("final sync --once exited %d: %s", code, final.tail(5))
+	if code := final.Wait(60 * time.Second); code != 0 {
+		t.Fatalf("final sync --once exited %d: %s", code, final.Tail(5))
 	}
-	if out := final.stdout(); !strings.Contains(out, "published 0,") {
+	if out := final.Stdout(); !strings.Contains(out, "published 0,") {
 		t.Errorf("a pass after the sync completed published something: %s", out)
 	}
 
@@ -65,9 +66,9 @@ func verifyResponses(t *testing.T, w *world, env map[string]string) {
 		want[r.Number.String()] = true
 	}
 	seen := make(map[string]int, syncResponses)
-	msgs := readStream(t, w.js, names.ResponsesStream())
+	msgs := natstest.Messages(t, w.js, names.ResponsesStream())
 	for _, m := range msgs {
-		seen[m.Headers().Get(responses.HeaderNumber)]++
+		seen[m.Header.Get(responses.HeaderNumber)]++
 	}
 	if len(msgs) != syncResponses {
 		t.Errorf("%d messages on %s, want %d", len(msgs), names.ResponsesSubject(), syncResponses)
@@ -129,24 +130,24 @@ func TestSyncReplicaKilled(t *testing.T) {
 			break
 		}
 	}
-	first.kill()
+	first.Kill()
 	atKill, _ := streamMsgs(w.js, names.ResponsesStream())
 	if atKill >= syncResponses {
 		t.Fatalf("the first pass finished (%d responses) before it could be killed", atKill)
 	}
 	status := start(t, "sync-status", env, "sync", "--status", "--json")
-	if code := status.wait(20 * time.Second); code != 0 {
+	if code := status.Wait(20 * time.Second); code != 0 {
 		t.Fatalf("sync --status exited %d", code)
 	}
 	t.Logf("killed the syncing replica after %d of %d responses; stored state: %s",
-		atKill, syncResponses, strings.TrimSpace(status.stdout()))
+		atKill, syncResponses, strings.TrimSpace(status.Stdout()))
 
 	// The lease (30 s) must lapse before the next replica can poll.
 	next := start(t, "sync-run", env, "run", "--consume=false")
 	waitResponses(t, w, syncResponses, 120*time.Second)
 	waitPasses(t, 2, next)
-	next.signal(syscall.SIGTERM)
-	if code := next.wait(15 * time.Second); code != 0 {
+	next.Signal(syscall.SIGTERM)
+	if code := next.Wait(15 * time.Second); code != 0 {
 		t.Fatalf("sync replica exited %d after SIGTERM", code)
 	}
 	verifyResponses(t, w, env)
@@ -167,21 +168,21 @@ func TestSyncConcurrentReplicas(t *testing.T) {
 	// Passes after the last response keep contending for the lease.
 	waitPasses(t, 3, replicas...)
 
-	switch code := once.wait(60 * time.Second); {
+	switch code := once.Wait(60 * time.Second); {
 	case code == 0:
-	case code == 1 && strings.Contains(once.log(), responses.ErrLeaseHeld.Error()):
+	case code == 1 && strings.Contains(once.Log(), responses.ErrLeaseHeld.Error()):
 		// Another replica held the lease: not a failure.
 	default:
-		t.Errorf("sync --once exited %d: %s", code, once.tail(5))
+		t.Errorf("sync --once exited %d: %s", code, once.Tail(5))
 	}
 	for _, p := range replicas {
-		p.signal(syscall.SIGTERM)
+		p.Signal(syscall.SIGTERM)
 	}
 	for _, p := range replicas {
-		if code := p.wait(15 * time.Second); code != 0 {
-			t.Errorf("%s exited %d after SIGTERM", p.name, code)
+		if code := p.Wait(15 * time.Second); code != 0 {
+			t.Errorf("%s exited %d after SIGTERM", p.Name, code)
 		}
-		t.Logf("%s completed %d passes", p.name, len(p.logLines(passDone)))
+		t.Logf("%s completed %d passes", p.Name, len(p.logLines(passDone)))
 	}
 	verifyResponses(t, w, env)
 }

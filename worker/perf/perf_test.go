@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -24,6 +22,7 @@ import (
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 // activity is the event every run publishes: typical and valid, without a
@@ -41,47 +40,13 @@ const (
 	latencyEvents = 3000
 )
 
-var binDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cgworker-perf-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// builds are the binaries built so far, each once per test process, without
-// the race detector (which would apply to the test process only anyway).
-var builds sync.Map // package path -> func() (string, error)
-
-func binary(tb testing.TB, name, pkg string) string {
-	tb.Helper()
-	f, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
-		out := filepath.Join(binDir, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
-		}
-		return out, nil
-	}))
-	path, err := f.(func() (string, error))()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return path
-}
-
-func cgworkerBinary(tb testing.TB) string {
-	return binary(tb, "cgworker", "github.com/cgworker/cgworker/cmd/cgworker")
-}
+func TestMain(m *testing.M) { os.Exit(proctest.Run(m)) }
 
 // testdata is left out of ./... but builds by path.
-func baselineBinary(tb testing.TB) string { return binary(tb, "baseline", "./testdata/baseline") }
+func baselineBinary(tb testing.TB) string {
+	tb.Helper()
+	return proctest.Binary(tb, "baseline", "./testdata/baseline")
+}
 
 // TestBaseline proves the yardstick does its job: every event reaches the
 // API and is acknowledged.
@@ -129,7 +94,7 @@ func TestBaseline(t *testing.T) {
 //
 //	go test -run '^$' -bench Binary -count 3 ./worker/perf/
 func BenchmarkBinary(b *testing.B) {
-	cgworker, baseline := cgworkerBinary(b), baselineBinary(b)
+	cgworker, baseline := proctest.Cgworker(b), baselineBinary(b)
 	for _, lat := range []struct {
 		name    string
 		latency time.Duration
@@ -229,7 +194,7 @@ func runOnce(b *testing.B, s runSpec) result {
 
 	env := workerEnv(ns.URL, emuURL)
 	env["GODEBUG"] = "gctrace=1" // one line per GC on stderr, for the peak heap
-	procs := make([]*proc, s.replicas)
+	procs := make([]proc, s.replicas)
 	for i := range procs {
 		procs[i] = start(b, fmt.Sprintf("replica-%d", i+1), s.bin, env, s.args...)
 	}
@@ -239,7 +204,7 @@ func runOnce(b *testing.B, s runSpec) result {
 	})
 
 	// Backlog drain.
-	workerCPU0, emuCPU0, selfCPU0 := cpuOf(b, procs...), cpuOf(b, emu), selfCPU()
+	workerCPU0, emuCPU0, selfCPU0 := cpuOf(b, procs...), cpuOf(b, emu), proctest.SelfCPU()
 	// The server kicks a paused consumer when its pause ends, but not when
 	// it is resumed early: end the pause shortly instead of resuming.
 	t0 := time.Now().Add(50 * time.Millisecond)
@@ -266,7 +231,7 @@ func runOnce(b *testing.B, s runSpec) result {
 		perEvent:         elapsed / time.Duration(s.events),
 		workerCPUPer1k:   per1k(cpuOf(b, procs...) - workerCPU0),
 		emulatorCPUPer1k: per1k(cpuOf(b, emu) - emuCPU0),
-		natsCPUPer1k:     per1k(selfCPU() - selfCPU0),
+		natsCPUPer1k:     per1k(proctest.SelfCPU() - selfCPU0),
 	}
 
 	r.p50, r.p99 = measureLatency(b, js, ns.URL)
@@ -319,27 +284,7 @@ func prepareStream(tb testing.TB, url string) (jetstream.JetStream, jetstream.Co
 // last.
 func publish(tb testing.TB, js jetstream.JetStream, n int) uint64 {
 	tb.Helper()
-	subject := queue.NewNames("").EventSubject(schemas.Activity)
-	var last jetstream.PubAckFuture
-	for range n {
-		f, err := js.PublishAsync(subject, []byte(activity), jetstream.WithStallWait(time.Minute))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		last = f
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		tb.Fatal("events not acknowledged by JetStream within a minute")
-	}
-	select {
-	case ack := <-last.Ok():
-		return ack.Sequence
-	case err := <-last.Err():
-		tb.Fatal(err)
-	}
-	return 0
+	return natstest.Publish(tb, js, queue.NewNames("").EventSubject(schemas.Activity), []byte(activity), n)
 }
 
 // drained reports whether every event up to stream sequence last is
@@ -459,96 +404,38 @@ func workerEnv(natsURL, apiURL string) map[string]string {
 	}
 }
 
-// proc is a process started by a benchmark; its output goes to a file that
-// is shown when the benchmark fails.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // valid after done
-}
+// proc is a process started by a benchmark: the emulator, a replica of
+// cgworker or of the baseline.
+type proc struct{ *proctest.Process }
 
-// start runs bin with exactly env (plus PATH, HOME and TMPDIR): nothing of
-// the developer's environment, such as OTEL_*, leaks in.
-func start(tb testing.TB, name, bin string, env map[string]string, args ...string) *proc {
+func start(tb testing.TB, name, bin string, env map[string]string, args ...string) proc {
 	tb.Helper()
-	p := &proc{name: name, logPath: filepath.Join(tb.TempDir(), name+".log"), done: make(chan struct{})}
-	logf, err := os.Create(p.logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
-		if v, ok := os.LookupEnv(k); ok {
-			p.cmd.Env = append(p.cmd.Env, k+"="+v)
-		}
-	}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		_ = logf.Close()
-		close(p.done)
-	}()
-	tb.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if tb.Failed() {
-			tb.Logf("--- %s's output ---\n%s", name, tail(p.output(), 30))
-		}
-	})
-	return p
-}
-
-func (p *proc) output() string {
-	b, _ := os.ReadFile(p.logPath)
-	return string(b)
+	return proc{proctest.Start(tb, name, bin, env, args...)}
 }
 
 // url waits for the emulator's first line, its base URL.
-func (p *proc) url(tb testing.TB) string {
+func (p proc) url(tb testing.TB) string {
 	tb.Helper()
 	var url string
-	waitFor(tb, 30*time.Second, p.name+"'s URL", func() bool {
-		first, _, complete := strings.Cut(p.output(), "\n")
+	waitFor(tb, 30*time.Second, p.Name+"'s URL", func() bool {
+		first, _, complete := strings.Cut(p.Stdout(), "\n")
 		if complete {
 			url = first
 		}
 		return complete
 	})
 	if !strings.HasPrefix(url, "http://") {
-		tb.Fatalf("%s printed %q first, want its URL", p.name, url)
+		tb.Fatalf("%s printed %q first, want its URL", p.Name, url)
 	}
 	return url
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop(tb testing.TB) {
+func (p proc) stop(tb testing.TB) {
 	tb.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		// A Go program's goroutine dump, into the log shown on failure.
-		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-		}
-		tb.Fatalf("%s did not stop within 60s of SIGTERM", p.name)
-	}
-	if p.err != nil {
-		tb.Fatalf("%s: %v", p.name, p.err)
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(60 * time.Second); code != 0 {
+		tb.Fatalf("%s exited %d after SIGTERM, want 0", p.Name, code)
 	}
 }
 
@@ -556,13 +443,13 @@ func (p *proc) stop(tb testing.TB) {
 const clockTick = 10 * time.Millisecond
 
 // cpuOf is the user+system CPU time the processes have used so far.
-func cpuOf(tb testing.TB, procs ...*proc) time.Duration {
+func cpuOf(tb testing.TB, procs ...proc) time.Duration {
 	tb.Helper()
 	var total time.Duration
 	for _, p := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 		if err != nil {
-			tb.Fatalf("%s: %v", p.name, err)
+			tb.Fatalf("%s: %v", p.Name, err)
 		}
 		// Fields after the command name, which is in parentheses: state is
 		// field 3, utime 14, stime 15.
@@ -571,39 +458,30 @@ func cpuOf(tb testing.TB, procs ...*proc) time.Duration {
 		utime, err1 := strconv.ParseInt(f[11], 10, 64)
 		stime, err2 := strconv.ParseInt(f[12], 10, 64)
 		if err := errors.Join(err1, err2); err != nil {
-			tb.Fatalf("%s: /proc stat: %v", p.name, err)
+			tb.Fatalf("%s: /proc stat: %v", p.Name, err)
 		}
 		total += time.Duration(utime+stime) * clockTick
 	}
 	return total
 }
 
-// selfCPU is the test process's user+system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // peakRSS is the process's VmHWM, its peak resident set.
-func peakRSS(tb testing.TB, p *proc) int64 {
+func peakRSS(tb testing.TB, p proc) int64 {
 	tb.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
-		tb.Fatalf("%s: %v", p.name, err)
+		tb.Fatalf("%s: %v", p.Name, err)
 	}
 	for line := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				tb.Fatalf("%s: VmHWM %q: %v", p.name, v, err)
+				tb.Fatalf("%s: VmHWM %q: %v", p.Name, v, err)
 			}
 			return kb << 10
 		}
 	}
-	tb.Fatalf("%s: no VmHWM in /proc status", p.name)
+	tb.Fatalf("%s: no VmHWM in /proc status", p.Name)
 	return 0
 }
 
@@ -614,10 +492,10 @@ var gcHeap = regexp.MustCompile(`(\d+)->(\d+)->\d+ MB`)
 // peakHeap is the largest heap the process's gctrace lines report: the
 // heap peaks as a GC runs, so this misses at most the growth after the
 // last GC.
-func peakHeap(tb testing.TB, p *proc) int64 {
+func peakHeap(tb testing.TB, p proc) int64 {
 	tb.Helper()
 	var peak int64
-	for line := range strings.Lines(p.output()) {
+	for line := range strings.Lines(p.Log()) {
 		if !strings.HasPrefix(line, "gc ") {
 			continue
 		}
@@ -628,26 +506,14 @@ func peakHeap(tb testing.TB, p *proc) int64 {
 		}
 	}
 	if peak == 0 {
-		tb.Fatalf("%s: no gctrace line in its output", p.name)
+		tb.Fatalf("%s: no gctrace line in its output", p.Name)
 	}
 	return peak
 }
 
-// waitFor polls cond every 5 ms until it holds or the deadline passes.
+// waitFor polls cond every 5 ms, the resolution of the drain time, until
+// it holds or the deadline passes.
 func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		<-tick.C
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	proctest.WaitFor(tb, within, 5*time.Millisecond, what, func() (bool, string) { return cond(), "" })
 }
