@@ -15,15 +15,16 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 )
 
 // bundle is one test's world: an emulator and a client of it.
 type bundle struct {
-	emu    *cgapitest.Server
+	emu    *emulator.Server
 	client *cgapi.Client
 }
 
-func setup(t *testing.T, opts cgapitest.Options, timeout time.Duration) bundle {
+func setup(t *testing.T, opts emulator.Options, timeout time.Duration) bundle {
 	t.Helper()
 	opts.ClientID, opts.ClientSecret = "emu-client", secret
 	emu := cgapitest.NewServer(t, opts)
@@ -45,7 +46,7 @@ func newClient(t testing.TB, base, imports string, timeout time.Duration) *cgapi
 const validActivity = `{"reference":"ref-1","account":"ACME","type":"Support Ticket","source":"Freshdesk","happened_at":"2019-10-06 22:34:45","n":1.10000000000000000001}`
 
 // statuses lists the statuses the emulator answered on path, in order.
-func statuses(emu *cgapitest.Server, path string) []int {
+func statuses(emu *emulator.Server, path string) []int {
 	var out []int
 	for _, r := range emu.Requests() {
 		if r.Path == path {
@@ -57,7 +58,7 @@ func statuses(emu *cgapitest.Server, path string) []int {
 
 func TestPutActivity(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 
 	if err := b.client.PutActivity(t.Context(), []byte(validActivity)); err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestPutActivity(t *testing.T) {
 		t.Errorf("body arrived as %s, want it unchanged", stored.Body)
 	}
 	for _, r := range b.emu.Requests() {
-		if r.Path == cgapitest.ActivitiesPath && (r.Header.Get("User-Agent") != "cgworker" || r.Header.Get("Content-Type") != "application/json") {
+		if r.Path == emulator.ActivitiesPath && (r.Header.Get("User-Agent") != "cgworker" || r.Header.Get("Content-Type") != "application/json") {
 			t.Errorf("headers %v", r.Header)
 		}
 	}
@@ -78,7 +79,7 @@ func TestPutActivity(t *testing.T) {
 
 func TestPutRecord(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 
 	// Records are answered 200 with an empty body.
 	if err := b.client.PutRecord(t.Context(), "account", json.RawMessage(`{"Account Name":"ACME","Employees":12}`)); err != nil {
@@ -97,7 +98,7 @@ func TestPutRecord(t *testing.T) {
 
 func TestDataErrors(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 	ctx := t.Context()
 
 	check := func(name string, err error, status int, fields ...string) *cgapi.DataError {
@@ -138,7 +139,7 @@ func TestDataErrors(t *testing.T) {
 		t.Error("400 without a message")
 	}
 
-	big := append([]byte(`{"account":"`), bytes.Repeat([]byte("a"), cgapitest.MaxBodyBytes)...)
+	big := append([]byte(`{"account":"`), bytes.Repeat([]byte("a"), emulator.MaxBodyBytes)...)
 	big = append(big, `"}`...)
 	err = b.client.PutActivity(ctx, big)
 	check("too large", err, 413)
@@ -146,7 +147,7 @@ func TestDataErrors(t *testing.T) {
 
 func TestTokenRejectedOnceIsRenewed(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 	ctx := t.Context()
 
 	if err := b.client.PutActivity(ctx, []byte(validActivity)); err != nil {
@@ -159,12 +160,12 @@ func TestTokenRejectedOnceIsRenewed(t *testing.T) {
 	if n := b.emu.TokensIssued(); n != 2 {
 		t.Errorf("%d tokens issued, want 2", n)
 	}
-	if got := fmt.Sprint(statuses(b.emu, cgapitest.ActivitiesPath)); got != "[200 401 200]" {
+	if got := fmt.Sprint(statuses(b.emu, emulator.ActivitiesPath)); got != "[200 401 200]" {
 		t.Errorf("activity statuses %s, want [200 401 200]", got)
 	}
 
 	// 403 is treated alike.
-	b.emu.FailNext(cgapitest.RecordsPath, http.StatusForbidden, 1)
+	b.emu.FailNext(emulator.RecordsPath, http.StatusForbidden, 1)
 	if err := b.client.PutRecord(ctx, "account", json.RawMessage(`{"Account Name":"ACME"}`)); err != nil {
 		t.Fatalf("call after one 403: %v", err)
 	}
@@ -178,8 +179,8 @@ func TestTokenRejectedTwiceIsAuthError(t *testing.T) {
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, cgapitest.Options{}, 5*time.Second)
-			b.emu.FailNext(cgapitest.ActivitiesPath, status, 3)
+			b := setup(t, emulator.Options{}, 5*time.Second)
+			b.emu.FailNext(emulator.ActivitiesPath, status, 3)
 
 			err := b.client.PutActivity(t.Context(), []byte(validActivity))
 			var ae *cgapi.AuthError
@@ -187,7 +188,7 @@ func TestTokenRejectedTwiceIsAuthError(t *testing.T) {
 				t.Fatalf("err = %v, want a retryable *AuthError %d", err, status)
 			}
 			noSecret(t, err)
-			if n := b.emu.Calls(cgapitest.ActivitiesPath); n != 2 {
+			if n := b.emu.Calls(emulator.ActivitiesPath); n != 2 {
 				t.Errorf("%d calls, want 2 (one retry)", n)
 			}
 			if n := b.emu.TokensIssued(); n != 2 {
@@ -199,7 +200,7 @@ func TestTokenRejectedTwiceIsAuthError(t *testing.T) {
 
 func TestWrongURLIsConfigError(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 
 	wrong := newClient(t, b.emu.URL, b.emu.URL+"/imports", 5*time.Second)
 	err := wrong.PutActivity(t.Context(), []byte(validActivity))
@@ -212,7 +213,7 @@ func TestWrongURLIsConfigError(t *testing.T) {
 	}
 
 	for _, status := range []int{405, 409, 418} {
-		b.emu.FailNext(cgapitest.SyncPath, status, 1)
+		b.emu.FailNext(emulator.SyncPath, status, 1)
 		_, err = b.client.SyncResponses(t.Context(), cgapi.SyncQuery{Cursor: "5"})
 		if !errors.As(err, &ce) || ce.Status != status || ce.Method != "GET" || strings.Contains(ce.URL, "?") {
 			t.Errorf("%d: err = %v, want *ConfigError without query string", status, err)
@@ -222,11 +223,11 @@ func TestWrongURLIsConfigError(t *testing.T) {
 
 func TestRateLimited(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 	var rl *cgapi.RateLimitError
 
 	b.emu.SetRetryAfter(7 * time.Second)
-	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusTooManyRequests, 1)
+	b.emu.FailNext(emulator.ActivitiesPath, http.StatusTooManyRequests, 1)
 	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &rl) || rl.RetryAfter != 7*time.Second || !cgapi.Retryable(err) || cgapi.IsOutage(err) {
 		t.Errorf("seconds: err = %v, want *RateLimitError of 7s", err)
@@ -234,14 +235,14 @@ func TestRateLimited(t *testing.T) {
 
 	// An HTTP date has one-second resolution and is relative to now.
 	b.emu.SetRetryAfterHTTPDate(true)
-	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusTooManyRequests, 1)
+	b.emu.FailNext(emulator.ActivitiesPath, http.StatusTooManyRequests, 1)
 	err = b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &rl) || rl.RetryAfter < 5*time.Second || rl.RetryAfter > 8*time.Second {
 		t.Errorf("HTTP date: err = %v, want *RateLimitError of about 7s", err)
 	}
 
 	b.emu.SetRetryAfter(-1)
-	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusTooManyRequests, 1)
+	b.emu.FailNext(emulator.ActivitiesPath, http.StatusTooManyRequests, 1)
 	err = b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &rl) || rl.RetryAfter != 0 {
 		t.Errorf("no header: err = %v, want *RateLimitError without delay", err)
@@ -250,10 +251,10 @@ func TestRateLimited(t *testing.T) {
 
 func TestServerErrorsAreTransient(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 	var te *cgapi.TransientError
 
-	b.emu.FailNext(cgapitest.ActivitiesPath, http.StatusInternalServerError, 1)
+	b.emu.FailNext(emulator.ActivitiesPath, http.StatusInternalServerError, 1)
 	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	if !errors.As(err, &te) || te.Status != 500 || !cgapi.Retryable(err) || cgapi.IsOutage(err) {
 		t.Errorf("500: err = %v, want a retryable *TransientError 500", err)
@@ -278,7 +279,7 @@ func TestServerErrorsAreTransient(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{Latency: time.Minute}, 200*time.Millisecond)
+	b := setup(t, emulator.Options{Latency: time.Minute}, 200*time.Millisecond)
 
 	err := b.client.PutActivity(t.Context(), []byte(validActivity))
 	var te *cgapi.TransientError
@@ -295,9 +296,9 @@ func TestTimeout(t *testing.T) {
 
 func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 5*time.Second)
+	b := setup(t, emulator.Options{}, 5*time.Second)
 	// The token comes from the emulator, the API call goes nowhere.
-	dead := cgapitest.NewServer(t, cgapitest.Options{})
+	dead := cgapitest.NewServer(t, emulator.Options{})
 	deadURL := dead.URL
 	_ = dead.Close()
 	c := newClient(t, b.emu.URL, deadURL, 5*time.Second)
@@ -311,13 +312,12 @@ func TestConnectionRefused(t *testing.T) {
 
 func TestCallerCancels(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{Latency: time.Minute}, 30*time.Second)
+	b := setup(t, emulator.Options{Latency: time.Minute}, 30*time.Second)
 	sent := make(chan struct{}, 1)
-	c, err := cgapi.New(cgapi.Config{
-		AuthURL: b.emu.URL + "/oauth2/token", ImportsURL: b.emu.URL, APIURL: b.emu.URL,
-		ClientID: "emu-client", ClientSecret: secret,
-		Transport: sentSignal{base: http.DefaultTransport, path: cgapitest.ActivitiesPath, sent: sent},
-	})
+	cfg := cgapitest.Config(b.emu, emulator.Options{ClientID: "emu-client", ClientSecret: secret})
+	cfg.Timeout = 0
+	cfg.Transport = sentSignal{base: http.DefaultTransport, path: emulator.ActivitiesPath, sent: sent}
+	c, err := cgapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func (s sentSignal) RoundTrip(r *http.Request) (*http.Response, error) {
 // again, calls work: the fetch never ran under the failed call's context.
 func TestHungTokenEndpoint(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{}, 300*time.Millisecond)
+	b := setup(t, emulator.Options{}, 300*time.Millisecond)
 	b.emu.SetTokenHang(true)
 
 	err := b.client.PutActivity(t.Context(), []byte(validActivity))
@@ -389,7 +389,7 @@ func TestHungTokenEndpoint(t *testing.T) {
 // token.
 func TestTokenRenewedBeforeExpiry(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{TokenTTL: 2 * time.Second}, 5*time.Second)
+	b := setup(t, emulator.Options{TokenTTL: 2 * time.Second}, 5*time.Second)
 
 	deadline := time.Now().Add(15 * time.Second)
 	calls := 0
@@ -403,7 +403,7 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 		calls++
 		time.Sleep(10 * time.Millisecond) // pacing the calls while the token ages
 	}
-	for _, s := range statuses(b.emu, cgapitest.RecordsPath) {
+	for _, s := range statuses(b.emu, emulator.RecordsPath) {
 		if s != 200 {
 			t.Fatalf("the API answered %d: a token was used after it expired", s)
 		}
@@ -413,10 +413,10 @@ func TestTokenRenewedBeforeExpiry(t *testing.T) {
 func TestSyncPaging(t *testing.T) {
 	t.Parallel()
 	with := []string{"selected_drivers", "tags", "questions", "properties"}
-	for _, mode := range []cgapitest.CursorMode{cgapitest.CursorNumber, cgapitest.CursorString} {
+	for _, mode := range []emulator.CursorMode{emulator.CursorNumber, emulator.CursorString} {
 		t.Run(fmt.Sprint("mode ", mode), func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, cgapitest.Options{Responses: 25}, 5*time.Second)
+			b := setup(t, emulator.Options{Responses: 25}, 5*time.Second)
 			b.emu.SetCursorMode(mode)
 
 			var got []json.RawMessage
@@ -452,8 +452,8 @@ func TestSyncPaging(t *testing.T) {
 
 	// With cursor.next null or missing, the page still arrives and Next is
 	// empty, which ends a sync pass.
-	for _, mode := range []cgapitest.CursorMode{cgapitest.CursorNull, cgapitest.CursorMissing} {
-		b := setup(t, cgapitest.Options{Responses: 3}, 5*time.Second)
+	for _, mode := range []emulator.CursorMode{emulator.CursorNull, emulator.CursorMissing} {
+		b := setup(t, emulator.Options{Responses: 3}, 5*time.Second)
 		b.emu.SetCursorMode(mode)
 		page, err := b.client.SyncResponses(t.Context(), cgapi.SyncQuery{PerPage: 10})
 		if err != nil || len(page.Data) != 3 || page.Next != "" {
@@ -464,7 +464,7 @@ func TestSyncPaging(t *testing.T) {
 
 func TestSyncQueryRejected(t *testing.T) {
 	t.Parallel()
-	b := setup(t, cgapitest.Options{Responses: 3}, 5*time.Second)
+	b := setup(t, emulator.Options{Responses: 3}, 5*time.Second)
 	_, err := b.client.SyncResponses(t.Context(), cgapi.SyncQuery{PerPage: 1001})
 	var de *cgapi.DataError
 	if !errors.As(err, &de) || de.Status != 422 || len(de.Errors["per_page"]) == 0 {
@@ -476,7 +476,7 @@ func TestSyncQueryRejected(t *testing.T) {
 // with 64 callers in flight (CG_CONCURRENCY's default) against the
 // emulator without latency: the client's own overhead plus loopback HTTP.
 func BenchmarkPutActivityParallel(b *testing.B) {
-	emu := cgapitest.NewServer(b, cgapitest.Options{
+	emu := cgapitest.NewServer(b, emulator.Options{
 		ClientID: "emu-client", ClientSecret: secret, NoRequestLog: true, DiscardBodies: true,
 	})
 	c := newClient(b, emu.URL, emu.URL, 30*time.Second)

@@ -3,7 +3,7 @@
 // the API host, authenticated with OAuth2 client credentials.
 //
 // Every answer maps onto one error type of the outcome table in
-// CONTRACT.md section 5, and ClassOf names its row, so callers branch on
+// README, "Outcomes", and ClassOf names its row, so callers branch on
 // one value (errors.As still reaches the fields):
 //
 //   - 2xx: success (nil error), whatever the body

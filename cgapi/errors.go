@@ -12,7 +12,7 @@ import (
 )
 
 // The error types below map one to one onto the rows of the contract's
-// outcome table (CONTRACT.md section 5). Callers branch on ClassOf, or on
+// outcome table (README, "Outcomes"). Callers branch on ClassOf, or on
 // the types with errors.As when they need their fields; Retryable says
 // whether a call is worth repeating.
 
@@ -114,7 +114,7 @@ func (e *TransientError) Error() string {
 func (e *TransientError) Unwrap() error { return e.Err }
 
 // Class is the row of the contract's outcome table an error belongs to
-// (CONTRACT.md section 5), so callers branch on one value instead of a
+// (README, "Outcomes"), so callers branch on one value instead of a
 // chain of errors.As.
 type Class int
 

@@ -10,7 +10,7 @@ import (
 )
 
 // statusError maps a non-2xx answer onto the contract's outcome table
-// (CONTRACT.md section 5); nil for 2xx. It sees a 401 or 403 only when a
+// (README, "Outcomes"); nil for 2xx. It sees a 401 or 403 only when a
 // fresh token was rejected too.
 func statusError(method, url string, r *response) error {
 	switch s := r.status; {

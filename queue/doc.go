@@ -1,6 +1,6 @@
 // Package queue is cgworker's side of NATS: the connection (Connect, with
 // infinite reconnects and logged state changes), the streams, consumers
-// and key-value bucket of CONTRACT.md section 3 (EnsureStreams,
+// and key-value bucket named in the README, "Subjects, streams, consumers" (EnsureStreams,
 // EnsureConsumer, EnsureSyncBucket: created when missing, never modified),
 // the names derived from the subject prefix (Names), acknowledged
 // publishing (Publish, PublishStream) and trace context in message headers

@@ -7,7 +7,7 @@ import (
 )
 
 // Names derives every subject, stream, consumer and bucket name from the
-// subject prefix (CG_SUBJECT_PREFIX), as in CONTRACT.md section 3.
+// subject prefix (CG_SUBJECT_PREFIX), as in the README, "Subjects, streams, consumers".
 type Names struct {
 	Prefix string // first subject token, e.g. "cg"
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/cgworker/cgworker/schemas"
 )
 
-// ConnConfig is how to reach NATS (CONTRACT.md section 2).
+// ConnConfig is how to reach NATS (README, "Configuration").
 type ConnConfig struct {
 	URL      string // comma-separated server URLs
 	Name     string // client connection name

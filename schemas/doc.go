@@ -1,5 +1,5 @@
 // Package schemas validates inbound events against JSON Schemas and
-// explains failures in the API's own 422 shape (CONTRACT.md section 4).
+// explains failures in the API's own 422 shape (README, "Events").
 //
 // The built-in activity.json, account.json and contact.json (JSON Schema
 // 2020-12, embedded) can each be replaced by a file of the same name in

@@ -21,7 +21,7 @@ type Document struct {
 }
 
 // ReadDocuments splits r the way `cgworker validate` and `cgworker publish`
-// read their input (CONTRACT.md section 1) and calls fn with each document
+// read their input (README, "Commands") and calls fn with each document
 // in order; an error from fn stops the reading and is returned as is.
 //
 // The input is either one JSON document, possibly spread over many lines,

@@ -40,7 +40,7 @@ var (
 )
 
 // validPhone: digits, spaces, parentheses and dashes, with an optional
-// leading plus and at least one digit (CONTRACT.md section 4).
+// leading plus and at least one digit (README, "Events").
 func validPhone(v any) error {
 	s, ok := v.(string)
 	if !ok {

@@ -12,7 +12,7 @@ var errHappenedAt = errors.New("not a valid date")
 // NormalizeHappenedAt parses any accepted happened_at form and returns
 // "YYYY-MM-DD HH:MM:SS" in UTC, fractional seconds truncated.
 //
-// Accepted forms (CONTRACT.md section 4):
+// Accepted forms (README, "Events"):
 //
 //	YYYY-MM-DD                          midnight UTC
 //	DD-MM-YYYY                          midnight UTC

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
@@ -74,7 +75,7 @@ const (
 )
 
 func benchPipeline(b *testing.B, latency time.Duration, tracing tracingMode) {
-	w := setup(b, cgapitest.Options{Latency: latency, NoRequestLog: true, DiscardBodies: true})
+	w := setup(b, emulator.Options{Latency: latency, NoRequestLog: true, DiscardBodies: true})
 	natstest.Publish(b, w.js, w.names.EventSubject(schemas.Activity), []byte(benchActivity), b.N)
 
 	var tp trace.TracerProvider = noop.NewTracerProvider()
@@ -97,10 +98,9 @@ func benchPipeline(b *testing.B, latency time.Duration, tracing tracingMode) {
 	if tracing != tracingOff {
 		transport = telemetry.HTTPTransport(cgapi.NewTransport(), tp, mp)
 	}
-	client, err := cgapi.New(cgapi.Config{
-		AuthURL: w.emu.URL + cgapitest.TokenPath, ImportsURL: w.emu.URL, APIURL: w.emu.URL,
-		ClientID: "dev", ClientSecret: "dev", Transport: transport,
-	})
+	apiCfg := cgapitest.Config(w.emu, emulator.Options{})
+	apiCfg.Transport = transport
+	client, err := cgapi.New(apiCfg)
 	if err != nil {
 		b.Fatal(err)
 	}

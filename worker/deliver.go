@@ -31,7 +31,7 @@ func (w *Worker) put(ctx context.Context, req request) error {
 // deliver calls the API for req until it succeeds, the API rejects the
 // data, the in-process retry budget is spent, or the worker shuts down, and
 // returns what is to become of the message. This is the outcome table of
-// CONTRACT.md section 5, row by row.
+// README, "Outcomes", row by row.
 func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 	var bo *backoff.ExponentialBackOff
 	start := time.Now()

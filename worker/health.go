@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 )
 
-// Health is the readiness of a replica (CONTRACT.md section 8): ready while
+// Health is the readiness of a replica (README, "Operating it"): ready while
 // NATS is connected, the consumers (or the sync) are bound, the API is not
 // in an outage, and the process is not draining. A nil *Health ignores
 // every report, so components need not check.

@@ -18,7 +18,7 @@ import (
 	promexporter "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
@@ -126,7 +126,7 @@ func (s scrape) count(t *testing.T, name string, labels map[string]string) uint6
 
 func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	health := worker.NewHealth(true, false)
 	mp, base := metricsServer(t, health)
 	cfg := testConfig()
@@ -141,12 +141,12 @@ func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 	}
 
 	// Three 503s for the first activity: three retries, then delivered.
-	w.emu.FailNext(cgapitest.ActivitiesPath, 503, 3)
+	w.emu.FailNext(emulator.ActivitiesPath, 503, 3)
 	if s := final(w.publish(schemas.Activity, activity(0), nil)); s.Action != worker.Ack {
 		t.Fatalf("retried activity: %v", s.Action)
 	}
 	// A 422 not about the contact: dead letter api-422.
-	w.emu.FailNextBody(cgapitest.ActivitiesPath, 422, 1, []byte(`{"message":"The given data was invalid.","errors":{"type":["The type is invalid."]}}`))
+	w.emu.FailNextBody(emulator.ActivitiesPath, 422, 1, []byte(`{"message":"The given data was invalid.","errors":{"type":["The type is invalid."]}}`))
 	if s := final(w.publish(schemas.Activity, activity(1), nil)); s.Action != worker.DeadLetter {
 		t.Fatalf("422: %v", s.Action)
 	}
@@ -229,7 +229,7 @@ func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 // (queue.Connect's OnStateChange), and fails while draining.
 func TestReadinessFollowsNATS(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	health := worker.NewHealth(true, false)
 	_, base := metricsServer(t, health)
 	nc, err := queue.Connect(context.Background(), queue.ConnConfig{URL: w.ns.URL, OnStateChange: health.SetNATS, Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})

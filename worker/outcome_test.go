@@ -10,18 +10,18 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
 )
 
-// Each test here is one row of the outcome table (CONTRACT.md section 5).
+// Each test here is one row of the outcome table (README, "Outcomes").
 
 func TestDeliveredActivityDerivesReferenceAndTime(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	r := w.start(nil, testConfig())
 
 	body := `{"account":"ACME","type":"Ticket","source":"Desk","additional_information_object":{"big":12345678901234567890,"exact":1.000000000000000001}}`
@@ -93,7 +93,7 @@ func TestDerivedReferenceFormula(t *testing.T) {
 
 func TestHeadersOverrideDerivedIdentity(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	r := w.start(nil, testConfig())
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"Ticket","source":"Desk"}`,
 		map[string]string{"CG-Reference": "replayed-1", "cg-happened-at": "2019-10-06T22:34:45+02:00"})
@@ -109,7 +109,7 @@ func TestHeadersOverrideDerivedIdentity(t *testing.T) {
 
 func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	r := w.start(nil, testConfig())
 
 	cases := []struct {
@@ -191,7 +191,7 @@ func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 			}
 		}
 	}
-	if n := w.emu.Calls(cgapitest.ActivitiesPath) + w.emu.Calls(cgapitest.RecordsPath); n != 0 {
+	if n := w.emu.Calls(emulator.ActivitiesPath) + w.emu.Calls(emulator.RecordsPath); n != 0 {
 		t.Errorf("the API was called %d times for invalid events", n)
 	}
 	waitFor(t, 5*time.Second, "consumers settled", func() bool {
@@ -202,7 +202,7 @@ func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 
 func TestAPIRejectionsAreDeadLettered(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	r := w.start(nil, testConfig())
 
 	// A 422 from the API itself: a configuration it does not know.
@@ -210,7 +210,7 @@ func TestAPIRejectionsAreDeadLettered(t *testing.T) {
 	waitFor(t, 10*time.Second, "422 dead letter", func() bool { _, ok := r.final(s422); return ok })
 	// A 400 and a 413.
 	for _, status := range []int{400, 413} {
-		w.emu.FailNext(cgapitest.ActivitiesPath, status, 1)
+		w.emu.FailNext(emulator.ActivitiesPath, status, 1)
 		seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 		waitFor(t, 10*time.Second, "dead letter", func() bool { _, ok := r.final(seq); return ok })
 	}
@@ -234,7 +234,7 @@ func TestAPIRejectionsAreDeadLettered(t *testing.T) {
 
 func TestRedeliveredRejectIsDeadLetteredOnce(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	seq := w.publish(schemas.Activity, `{"account":"ACME","source":"S"}`, nil)
 
 	// A first delivery stored its dead letter and died before acking: the
@@ -258,13 +258,13 @@ func TestRedeliveredRejectIsDeadLetteredOnce(t *testing.T) {
 
 func TestContactOnlyRejectionWaitsForTheContact(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	cfg := testConfig()
 	cfg.ContactWait = 30 * time.Second
 	r := w.start(nil, cfg)
 
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S","contact":"late@example.com"}`, nil)
-	waitFor(t, 10*time.Second, "a few 422s", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 3 })
+	waitFor(t, 10*time.Second, "a few 422s", func() bool { return w.emu.Calls(emulator.ActivitiesPath) >= 3 })
 	w.emu.AddContacts("late@example.com") // the contact arrives
 	waitFor(t, 10*time.Second, "delivery", func() bool { _, ok := r.final(seq); return ok })
 	if s, _ := r.final(seq); s.Action != worker.Ack {
@@ -277,7 +277,7 @@ func TestContactOnlyRejectionWaitsForTheContact(t *testing.T) {
 
 func TestContactOnlyRejectionDeadLetteredAfterContactWait(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	cfg := testConfig()
 	cfg.ContactWait = 700 * time.Millisecond
 	cfg.RetryMaxElapsed = 300 * time.Millisecond // the wait outlasts one delivery
@@ -299,9 +299,9 @@ func TestContactOnlyRejectionDeadLetteredAfterContactWait(t *testing.T) {
 
 func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{RetryAfter: 2 * time.Second})
+	w := setup(t, emulator.Options{RetryAfter: 2 * time.Second})
 	r := w.start(nil, testConfig()) // backoff starts at 20ms: only Retry-After explains a 2s gap
-	w.emu.FailNext(cgapitest.ActivitiesPath, 429, 1)
+	w.emu.FailNext(emulator.ActivitiesPath, 429, 1)
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 10*time.Second, "delivery", func() bool { _, ok := r.final(seq); return ok })
 
@@ -321,7 +321,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 
 func TestOutageNeverDeadLettersAndDoesNotStorm(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	cfg := testConfig()
 	cfg.RetryMaxElapsed = 300 * time.Millisecond // hand messages back to JetStream quickly
 	cfg.RetryInitialInterval = 100 * time.Millisecond
@@ -346,9 +346,9 @@ func TestOutageNeverDeadLettersAndDoesNotStorm(t *testing.T) {
 		return false
 	})
 	outageStart := time.Now()
-	callsAt := w.emu.Calls(cgapitest.ActivitiesPath)
+	callsAt := w.emu.Calls(emulator.ActivitiesPath)
 	waitFor(t, 10*time.Second, "two seconds of outage", func() bool { return time.Since(outageStart) > 2*time.Second })
-	calls := w.emu.Calls(cgapitest.ActivitiesPath) - callsAt
+	calls := w.emu.Calls(emulator.ActivitiesPath) - callsAt
 	// 5 messages over 2s with >=100ms backoff and NakWithDelay: a storm
 	// (immediate redelivery) would make hundreds of calls.
 	if calls > 5*25 {
@@ -371,7 +371,7 @@ func TestOutageNeverDeadLettersAndDoesNotStorm(t *testing.T) {
 
 func TestMisconfigurationIsAnOutageNotADeadLetter(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	health := worker.NewHealth(true, false)
 	health.SetNATS(true)
 	cfg := testConfig()
@@ -379,8 +379,8 @@ func TestMisconfigurationIsAnOutageNotADeadLetter(t *testing.T) {
 	r := w.start(nil, cfg)
 	waitFor(t, 5*time.Second, "ready", func() bool { return health.Ready() == nil })
 
-	w.emu.FailNext(cgapitest.ActivitiesPath, 404, 3)
-	w.emu.FailNext(cgapitest.ActivitiesPath, 403, 2) // 403 -> refresh -> 403: an auth outage
+	w.emu.FailNext(emulator.ActivitiesPath, 404, 3)
+	w.emu.FailNext(emulator.ActivitiesPath, 403, 2) // 403 -> refresh -> 403: an auth outage
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 5*time.Second, "not ready during the outage", func() bool { return health.Ready() != nil })
 	waitFor(t, 10*time.Second, "delivery once the API is right again", func() bool { _, ok := r.final(seq); return ok })
@@ -397,7 +397,7 @@ func TestMisconfigurationIsAnOutageNotADeadLetter(t *testing.T) {
 
 func TestExpiredTokenIsRefreshed(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	r := w.start(nil, testConfig())
 	first := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 10*time.Second, "first delivery", func() bool { _, ok := r.final(first); return ok })
@@ -415,12 +415,12 @@ func TestExpiredTokenIsRefreshed(t *testing.T) {
 
 func TestInProgressPreventsRedeliveryOfSlowCalls(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{Latency: 2500 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 2500 * time.Millisecond})
 	cfg := testConfig() // ack wait 1s: without InProgress the message would be redelivered twice
 	r := w.start(nil, cfg)
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 10*time.Second, "delivery", func() bool { _, ok := r.final(seq); return ok })
-	if n := w.emu.Calls(cgapitest.ActivitiesPath); n != 1 {
+	if n := w.emu.Calls(emulator.ActivitiesPath); n != 1 {
 		t.Fatalf("%d PUTs for one slow message, want 1", n)
 	}
 	if got := r.settledOf(seq); len(got) != 1 {
@@ -430,7 +430,7 @@ func TestInProgressPreventsRedeliveryOfSlowCalls(t *testing.T) {
 
 func TestConsumerWithDeliveryLimitIsRefused(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	_, err := w.js.CreateConsumer(context.Background(), w.names.EventsStream(), jetstream.ConsumerConfig{
 		Durable: "cgworker-activity", FilterSubject: w.names.EventSubject(schemas.Activity),
 		AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 5,
@@ -455,7 +455,7 @@ func TestConsumerWithDeliveryLimitIsRefused(t *testing.T) {
 // where their ack wait runs out: the other replica would PUT them too.
 func TestWaitingMessagesAreNotRedelivered(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{Latency: 1500 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 1500 * time.Millisecond})
 	cfg := testConfig() // ack wait 1s
 	cfg.Concurrency = 8 // three rounds of slow PUTs for 48 messages on two replicas
 	w.start(w.connect(), cfg)
@@ -465,7 +465,7 @@ func TestWaitingMessagesAreNotRedelivered(t *testing.T) {
 		w.publish(schemas.Activity, activity(i), nil)
 	}
 	waitFor(t, 30*time.Second, "every event delivered", func() bool { return w.emu.ActivityCount() == n && w.consumerSettled(schemas.Activity) })
-	if calls := w.emu.Calls(cgapitest.ActivitiesPath); calls != n {
+	if calls := w.emu.Calls(emulator.ActivitiesPath); calls != n {
 		t.Fatalf("%d PUTs for %d messages: messages waiting for a slot were redelivered", calls, n)
 	}
 }
@@ -476,7 +476,7 @@ func TestWaitingMessagesAreNotRedelivered(t *testing.T) {
 // stream is back.
 func TestDeadLetterNotStoredKeepsTheMessage(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	if err := w.js.DeleteStream(context.Background(), w.names.DLQStream()); err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func asSchemaError(err error) *schemas.Error {
 }
 
 // DeriveReference is the reference of an activity that has none
-// (CONTRACT.md section 4): "cgw-" and the first 40 hex digits of the SHA-256
+// (README, "Events"): "cgw-" and the first 40 hex digits of the SHA-256
 // of "<stream>\n<Nats-Msg-Id>", or of "<stream>\n<seq>@<timestamp ns>" when
 // the message has no id. This formula never changes between versions: it is
 // what makes a redelivered or re-sent event update its activity.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
@@ -18,7 +18,7 @@ import (
 // is delivered under the reference and time it had the first time.
 func TestReplayAfterTheCauseIsFixedDelivers(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	cfg := testConfig()
 	cfg.ContactWait = 200 * time.Millisecond
 	r := w.start(nil, cfg)

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
 )
@@ -41,7 +41,7 @@ func (w *world) publishRetrying(js jetstream.JetStream, kind schemas.Kind, body,
 
 func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{Latency: 5 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 5 * time.Millisecond})
 	w.start(nil, testConfig())
 	const n = 300
 	pub := w.connect()
@@ -64,7 +64,7 @@ func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
 
 func TestReplicaKilledAbruptlyOtherDeliversItsMessages(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{Latency: 100 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 100 * time.Millisecond})
 	cfg := testConfig()
 	cfg.Concurrency = 8
 	ncA, ncB := w.connect(), w.connect()
@@ -74,7 +74,7 @@ func TestReplicaKilledAbruptlyOtherDeliversItsMessages(t *testing.T) {
 	for i := range n {
 		w.publish(schemas.Activity, activity(i), map[string]string{"Nats-Msg-Id": "kill-" + strconv.Itoa(i)})
 	}
-	waitFor(t, 10*time.Second, "replica A working", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 4 })
+	waitFor(t, 10*time.Second, "replica A working", func() bool { return w.emu.Calls(emulator.ActivitiesPath) >= 4 })
 	ncA.Close() // the replica dies: no more acks, its messages held
 	a.cancel()
 	b := w.start(ncB, cfg)
@@ -91,7 +91,7 @@ func TestReplicaKilledAbruptlyOtherDeliversItsMessages(t *testing.T) {
 
 func TestShutdownDrainsAndHandsBack(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{Latency: 400 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 400 * time.Millisecond})
 	cfg := testConfig()
 	cfg.Concurrency = 4
 	cfg.AckWait = 30 * time.Second // a message not handed back would stay stuck for 30s
@@ -100,7 +100,7 @@ func TestShutdownDrainsAndHandsBack(t *testing.T) {
 	for i := range n {
 		w.publish(schemas.Activity, activity(i), nil)
 	}
-	waitFor(t, 10*time.Second, "PUTs in flight", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 1 })
+	waitFor(t, 10*time.Second, "PUTs in flight", func() bool { return w.emu.Calls(emulator.ActivitiesPath) >= 1 })
 	start := time.Now()
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run after shutdown: %v", err)
@@ -129,7 +129,7 @@ func TestShutdownDrainsAndHandsBack(t *testing.T) {
 
 func TestShutdownInterruptsBackoff(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	cfg := testConfig()
 	cfg.RetryMaxElapsed = time.Minute
 	cfg.RetryInitialInterval = 10 * time.Second // a long wait that shutdown must cut short
@@ -137,7 +137,7 @@ func TestShutdownInterruptsBackoff(t *testing.T) {
 	r := w.start(nil, cfg)
 	w.emu.SetOutage(true)
 	seq := w.publish(schemas.Activity, activity(1), nil)
-	waitFor(t, 5*time.Second, "first failed attempt", func() bool { return w.emu.Calls(cgapitest.ActivitiesPath) >= 1 })
+	waitFor(t, 5*time.Second, "first failed attempt", func() bool { return w.emu.Calls(emulator.ActivitiesPath) >= 1 })
 	start := time.Now()
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestShutdownInterruptsBackoff(t *testing.T) {
 
 func TestDeletedConsumerIsBoundAgain(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	health := worker.NewHealth(true, false)
 	health.SetNATS(true)
 	cfg := testConfig()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
@@ -24,7 +25,7 @@ import (
 type world struct {
 	t     testing.TB
 	ns    *natstest.Server
-	emu   *cgapitest.Server
+	emu   *emulator.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	names queue.Names
@@ -33,7 +34,7 @@ type world struct {
 
 var sharedValidator = sync.OnceValues(func() (*schemas.Validator, error) { return schemas.New("") })
 
-func setup(t testing.TB, opts cgapitest.Options) *world {
+func setup(t testing.TB, opts emulator.Options) *world {
 	t.Helper()
 	w := &world{t: t, ns: natstest.NewServer(t), emu: cgapitest.NewServer(t, opts), names: queue.NewNames("cg")}
 	w.nc = w.connect()
@@ -69,10 +70,9 @@ func mustJS(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 
 // client returns an API client of the emulator.
 func (w *world) client(timeout time.Duration) *cgapi.Client {
-	c, err := cgapi.New(cgapi.Config{
-		AuthURL: w.emu.URL + cgapitest.TokenPath, ImportsURL: w.emu.URL, APIURL: w.emu.URL,
-		ClientID: "dev", ClientSecret: "dev", Timeout: timeout, UserAgent: "cgworker/test",
-	})
+	cfg := cgapitest.Config(w.emu, emulator.Options{})
+	cfg.Timeout = timeout
+	c, err := cgapi.New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

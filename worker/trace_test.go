@@ -15,6 +15,7 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
 	"github.com/cgworker/cgworker/worker/telemetry"
@@ -27,11 +28,10 @@ const traceSecret = "s3cret-7f1e-never-in-spans"
 // tracedClient is an API client of the emulator wired as in production:
 // its calls get client spans from tp and send traceparent.
 func (w *world) tracedClient(tp trace.TracerProvider) *cgapi.Client {
-	c, err := cgapi.New(cgapi.Config{
-		AuthURL: w.emu.URL + cgapitest.TokenPath, ImportsURL: w.emu.URL, APIURL: w.emu.URL,
-		ClientID: "dev", ClientSecret: traceSecret, Timeout: 5 * time.Second, UserAgent: "cgworker/test",
-		Transport: telemetry.HTTPTransport(cgapi.NewTransport(), tp, nil),
-	})
+	cfg := cgapitest.Config(w.emu, emulator.Options{ClientSecret: traceSecret})
+	cfg.Timeout = 5 * time.Second
+	cfg.Transport = telemetry.HTTPTransport(cgapi.NewTransport(), tp, nil)
+	c, err := cgapi.New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -112,8 +112,8 @@ func childOf(t *testing.T, child, parent sdktrace.ReadOnlySpan) {
 
 // putsOf returns the emulator's recorded requests to path whose body
 // contains marker.
-func (w *world) putsOf(path, marker string) []cgapitest.Request {
-	var out []cgapitest.Request
+func (w *world) putsOf(path, marker string) []emulator.Request {
+	var out []emulator.Request
 	for _, r := range w.emu.Requests() {
 		if r.Method == "PUT" && r.Path == path && strings.Contains(string(r.Body), marker) {
 			out = append(out, r)
@@ -127,7 +127,7 @@ func (w *world) putsOf(path, marker string) []cgapitest.Request {
 // producer's trace either way, and the PUT carries it on to the API.
 func TestConsumerSpanContinuesProducerTrace(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{ClientSecret: traceSecret})
+	w := setup(t, emulator.Options{ClientSecret: traceSecret})
 	rec, tp := recorder(t)
 	cfg := testConfig()
 	cfg.TracerProvider = tp
@@ -203,7 +203,7 @@ func TestConsumerSpanContinuesProducerTrace(t *testing.T) {
 // published under a PRODUCER span and carries its context.
 func TestRetriesAndDeadLettersAreTraced(t *testing.T) {
 	t.Parallel()
-	w := setup(t, cgapitest.Options{ClientSecret: traceSecret})
+	w := setup(t, emulator.Options{ClientSecret: traceSecret})
 	rec, tp := recorder(t)
 	cfg := testConfig()
 	cfg.TracerProvider = tp
@@ -212,7 +212,7 @@ func TestRetriesAndDeadLettersAreTraced(t *testing.T) {
 	// Retried: two 503s, then delivered.
 	producer, tparent := producerSpan(t)
 	const retried = "marker-retried-body"
-	w.emu.FailNext(cgapitest.ActivitiesPath, 503, 2)
+	w.emu.FailNext(emulator.ActivitiesPath, 503, 2)
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S","additional_information_object":{"m":"`+retried+`"}}`,
 		map[string]string{"traceparent": tparent})
 	waitFor(t, 10*time.Second, "retried message delivered", func() bool { _, ok := r.final(seq); return ok })
@@ -309,7 +309,7 @@ func TestRetriesAndDeadLettersAreTraced(t *testing.T) {
 	// The token call was traced too (and leaked nothing, above).
 	var token bool
 	for _, s := range rec.Ended() {
-		token = token || s.Name() == "POST "+cgapitest.TokenPath
+		token = token || s.Name() == "POST "+emulator.TokenPath
 	}
 	if !token {
 		t.Error("no span for the token call")

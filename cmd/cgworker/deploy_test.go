@@ -21,7 +21,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 )
@@ -223,7 +223,7 @@ type cgPod struct {
 
 type emulatorRun struct {
 	addr string
-	opts cgapitest.Options
+	opts emulator.Options
 }
 
 // checkDeploy returns the problems of the deploy folder root.
@@ -418,12 +418,12 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var opts cgapitest.Options
+	var opts emulator.Options
 	var addr *string
 	switch args[0] {
 	case "emulator":
 		addr = fs.String("addr", "127.0.0.1:8081", "")
-		cgapitest.RegisterFlags(fs, &opts)
+		emulator.RegisterFlags(fs, &opts)
 	case "run":
 		newConfig(fs, func(string) (string, bool) { return "", false }, runSettings...)
 	default:
@@ -1165,7 +1165,7 @@ func (c *deployChecker) checkNATSConf(rel, file string) {
 	if !opts.JetStream {
 		c.errorf(rel, 0, "JetStream is not enabled")
 	}
-	// CONTRACT.md section 3: 4 MiB or more leaves room for 2 MiB bodies and
+	// README, "Subjects, streams, consumers": 4 MiB or more leaves room for 2 MiB bodies and
 	// dead-letter headers.
 	if opts.MaxPayload < 4<<20 {
 		c.errorf(rel, 0, "max_payload %d is below 4 MiB", opts.MaxPayload)

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/embedded"
 	"github.com/cgworker/cgworker/schemas"
@@ -35,7 +35,7 @@ var devDefaults = map[string]string{
 // emulator at url.
 func devAPI(url string) map[string]string {
 	return map[string]string{
-		"CG_REGION": "", "CG_AUTH_URL": url + cgapitest.TokenPath, "CG_IMPORTS_URL": url, "CG_API_URL": url,
+		"CG_REGION": "", "CG_AUTH_URL": url + emulator.TokenPath, "CG_IMPORTS_URL": url, "CG_API_URL": url,
 		"CG_CLIENT_ID": "dev", "CG_CLIENT_SECRET": "dev", "CG_CLIENT_SECRET_FILE": "", "CG_HTTP_TIMEOUT": "10s",
 	}
 }
@@ -78,7 +78,7 @@ func devCmd(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("embedded NATS: %w", err)
 	}
 	defer ns.Shutdown()
-	emu, err := cgapitest.Listen("127.0.0.1:0", cgapitest.Options{Responses: 25, Configurations: []string{"account", "contact"}})
+	emu, err := emulator.Listen("127.0.0.1:0", emulator.Options{Responses: 25, Configurations: []string{"account", "contact"}})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ var (
 	commit  = ""
 )
 
-// Exit codes (CONTRACT.md section 1).
+// Exit codes (README, "Commands").
 const (
 	exitOK      = 0
 	exitFailure = 1

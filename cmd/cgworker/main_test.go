@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/natstest"
 )
 
@@ -57,9 +58,9 @@ func runCLI(ctx context.Context, vars map[string]string, stdin string, args ...s
 }
 
 // apiEnv points the API settings at an emulator.
-func apiEnv(emu *cgapitest.Server, secret string) map[string]string {
+func apiEnv(emu *emulator.Server, secret string) map[string]string {
 	return map[string]string{
-		"CG_AUTH_URL": emu.URL + cgapitest.TokenPath, "CG_IMPORTS_URL": emu.URL, "CG_API_URL": emu.URL,
+		"CG_AUTH_URL": emu.URL + emulator.TokenPath, "CG_IMPORTS_URL": emu.URL, "CG_API_URL": emu.URL,
 		"CG_CLIENT_ID": "dev", "CG_CLIENT_SECRET": secret,
 	}
 }
@@ -182,7 +183,7 @@ not json
 func TestRunEndToEnd(t *testing.T) {
 	t.Parallel()
 	ns := natstest.NewServer(t)
-	emu := cgapitest.NewServer(t, cgapitest.Options{ClientSecret: "s3cr3t-value", Responses: 30})
+	emu := cgapitest.NewServer(t, emulator.Options{ClientSecret: "s3cr3t-value", Responses: 30})
 	vars := apiEnv(emu, "s3cr3t-value")
 	vars["NATS_URL"] = ns.URL
 	vars["CG_HTTP_ADDR"] = "127.0.0.1:0"
@@ -275,7 +276,7 @@ var boundAddr = regexp.MustCompile(`"msg":"serving /healthz, /readyz, /metrics",
 func TestRunServesHealthAndMetrics(t *testing.T) {
 	t.Parallel()
 	ns := natstest.NewServer(t)
-	emu := cgapitest.NewServer(t, cgapitest.Options{})
+	emu := cgapitest.NewServer(t, emulator.Options{})
 	vars := apiEnv(emu, "dev")
 	vars["NATS_URL"] = ns.URL
 	vars["CG_HTTP_ADDR"] = "127.0.0.1:0"

@@ -13,7 +13,7 @@ import (
 
 // setting is one configuration setting: an environment variable and a flag
 // named after it (CG_SYNC_INTERVAL <-> --sync-interval). A flag wins over
-// the variable. CONTRACT.md section 2 is the list.
+// the variable. The README's "Configuration" section is the list.
 type setting struct {
 	env    string
 	def    string

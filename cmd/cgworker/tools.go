@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 )
@@ -116,13 +116,13 @@ func publishCmd(ctx context.Context, args []string, e env) error {
 func emulatorCmd(ctx context.Context, args []string, e env) error {
 	fs := newFlags("emulator", e)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address; port 0 picks a free one")
-	var opts cgapitest.Options
-	cgapitest.RegisterFlags(fs, &opts)
+	var opts emulator.Options
+	emulator.RegisterFlags(fs, &opts)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := opts.Validate(); err != nil {
 		return &usageError{err.Error()}
 	}
-	return cgapitest.Run(ctx, *addr, opts, e.stdout)
+	return emulator.Run(ctx, *addr, opts, e.stdout)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/cgworker/cgworker/schemas"
 )
 
-// Header names of dead letters (CONTRACT.md section 5), and the producer
+// Header names of dead letters (README, "Outcomes"), and the producer
 // headers a replay keeps.
 const (
 	HeaderErrorKind       = "CG-Error-Kind"

@@ -1,5 +1,5 @@
 // Package deadletter builds dead letters and provides the operator tooling
-// behind `cgworker dlq` (CONTRACT.md section 5).
+// behind `cgworker dlq` (README, "Outcomes").
 //
 // A dead letter is the rejected message's body byte for byte with its
 // headers, minus the server's Nats-* control headers, plus CG-* headers

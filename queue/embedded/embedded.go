@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultMaxPayload is the max_payload of an embedded server (8 MiB): room
-// for the API's 2 MiB bodies plus dead-letter headers (CONTRACT.md section 3).
+// for the API's 2 MiB bodies plus dead-letter headers (README, "Subjects, streams, consumers").
 const DefaultMaxPayload = 8 << 20
 
 // readyTimeout bounds the wait for the listener after Start.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 )
 
 // The API failing in every way it can at once: 20% 5xx, 10% 429 with
@@ -17,7 +17,7 @@ import (
 // activity.)
 func TestAPIFailures(t *testing.T) {
 	chaosTest(t)
-	w := setup(t, cgapitest.Options{
+	w := setup(t, emulator.Options{
 		ErrorRate:     0.2,
 		RateLimitRate: 0.1,
 		RetryAfter:    time.Second,
@@ -61,7 +61,7 @@ func TestAPIFailures(t *testing.T) {
 	verify(t, w.js, w.api, events, seqs)
 	n := handBacks()
 	t.Logf("%d deliveries handed back with NakWithDelay; %d tokens issued; %d activity calls for %d activities",
-		n, w.api.TokensIssued(), w.api.Calls(cgapitest.ActivitiesPath), w.api.ActivityCount())
+		n, w.api.TokensIssued(), w.api.Calls(emulator.ActivitiesPath), w.api.ActivityCount())
 	if n == 0 {
 		t.Error("no delivery was handed back to JetStream: the retry budget path was not exercised")
 	}
@@ -72,7 +72,7 @@ func TestAPIFailures(t *testing.T) {
 // is PUT twice.
 func TestSlowAPI(t *testing.T) {
 	chaosTest(t)
-	w := setup(t, cgapitest.Options{Latency: 3 * time.Second})
+	w := setup(t, emulator.Options{Latency: 3 * time.Second})
 	events := newBatch("slow").activities(300).shuffled()
 	seqs := publish(t, w.js, events)
 
@@ -96,7 +96,7 @@ func TestSlowAPI(t *testing.T) {
 	if twice > 0 {
 		t.Errorf("%d of %d activities PUT more than once: a held message was redelivered", twice, len(events))
 	}
-	if calls := w.api.Calls(cgapitest.ActivitiesPath); calls != len(events) {
+	if calls := w.api.Calls(emulator.ActivitiesPath); calls != len(events) {
 		t.Errorf("%d activity calls for %d events", calls, len(events))
 	}
 	for _, p := range []*proc{a, b} {

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
@@ -41,7 +41,7 @@ func (e *event) msg() *nats.Msg {
 }
 
 // derivedReference is the reference the worker derives for an activity
-// without one, published under msgID (CONTRACT.md section 4).
+// without one, published under msgID (README, "Events").
 func derivedReference(msgID string) string {
 	return worker.DeriveReference(names.EventsStream(), msgID, 0, 0)
 }
@@ -217,7 +217,7 @@ func expect(events []event) expected {
 // waitSettled waits until the emulator holds at least every valid event,
 // the dead-letter stream at least every invalid one, and the consumers
 // have nothing left; verify then checks the counts are exact.
-func waitSettled(t *testing.T, timeout time.Duration, js jetstream.JetStream, api *cgapitest.Server, events []event) {
+func waitSettled(t *testing.T, timeout time.Duration, js jetstream.JetStream, api *emulator.Server, events []event) {
 	t.Helper()
 	x := expect(events)
 	eventually(t, timeout, "every event settled", func() (bool, string) {
@@ -240,7 +240,7 @@ func waitSettled(t *testing.T, timeout time.Duration, js jetstream.JetStream, ap
 // record stored, every invalid event dead-lettered exactly once with its
 // error kind and origin, no valid event dead-lettered, and the consumers
 // holding nothing.
-func verify(t *testing.T, js jetstream.JetStream, api *cgapitest.Server, events []event, seqs map[string]uint64) {
+func verify(t *testing.T, js jetstream.JetStream, api *emulator.Server, events []event, seqs map[string]uint64) {
 	t.Helper()
 	x := expect(events)
 	if got := api.ActivityCount(); got != x.activities {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 )
 
 // The NATS server restarted (same store) while two replicas consume and a
@@ -22,7 +23,7 @@ import (
 // outcome.
 func TestNATSRestart(t *testing.T) {
 	chaosTest(t)
-	w := setup(t, cgapitest.Options{Latency: 20 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 20 * time.Millisecond})
 	all := newBatch("natsrestart").activities(1500).accounts(150).contacts(150).
 		schemaInvalid(100).malformed(50).rejected(30).shuffled()
 	first, second := all[:len(all)/2], all[len(all)/2:]
@@ -57,7 +58,7 @@ func TestNATSRestart(t *testing.T) {
 func TestClusterNodeRestart(t *testing.T) {
 	chaosTest(t)
 	c := newCluster(t, 3)
-	api := cgapitest.NewServer(t, cgapitest.Options{Latency: 20 * time.Millisecond, NoRequestLog: true})
+	api := cgapitest.NewServer(t, emulator.Options{Latency: 20 * time.Millisecond, NoRequestLog: true})
 	js := connect(t, c.urls())
 	ensureStreams(t, js, 3)
 	waitStreamsCurrent(t, js)

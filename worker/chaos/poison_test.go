@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 )
 
 // A poison flood: thousands of malformed, schema-breaking, over-size and
@@ -13,7 +13,7 @@ import (
 // its error kind and origin.
 func TestPoisonFlood(t *testing.T) {
 	chaosTest(t)
-	w := setup(t, cgapitest.Options{})
+	w := setup(t, emulator.Options{})
 	events := newBatch("poison").activities(600).accounts(100).contacts(100).
 		malformed(800).schemaInvalid(1200).oversize(3).rejected(200).shuffled()
 	seqs := publish(t, w.js, events)

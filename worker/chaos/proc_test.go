@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/worker/proctest"
 )
 
@@ -21,10 +21,10 @@ type proc struct {
 // workerEnv is the environment of a worker talking to natsURL and api:
 // short ack wait and retry budget, no sync, an HTTP port picked by the OS.
 // Tests override entries as they need.
-func workerEnv(natsURL string, api *cgapitest.Server) map[string]string {
+func workerEnv(natsURL string, api *emulator.Server) map[string]string {
 	return map[string]string{
 		"NATS_URL":                 natsURL,
-		"CG_AUTH_URL":              api.URL + cgapitest.TokenPath,
+		"CG_AUTH_URL":              api.URL + emulator.TokenPath,
 		"CG_IMPORTS_URL":           api.URL,
 		"CG_API_URL":               api.URL,
 		"CG_CLIENT_ID":             "dev",

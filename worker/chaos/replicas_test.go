@@ -9,17 +9,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/natstest"
 )
 
 // world is one test's NATS server, API emulator and NATS connection.
 type world struct {
 	nats *natstest.Server
-	api  *cgapitest.Server
+	api  *emulator.Server
 	js   jetstream.JetStream
 }
 
-func setup(t *testing.T, opts cgapitest.Options) *world {
+func setup(t *testing.T, opts emulator.Options) *world {
 	t.Helper()
 	w := &world{nats: natstest.NewServer(t)}
 	opts.NoRequestLog = true
@@ -32,7 +33,7 @@ func setup(t *testing.T, opts cgapitest.Options) *world {
 func (w *world) env() map[string]string { return workerEnv(w.nats.URL, w.api) }
 
 // progress waits until the emulator holds at least n activities.
-func progress(t *testing.T, api *cgapitest.Server, n int, procs ...*proc) {
+func progress(t *testing.T, api *emulator.Server, n int, procs ...*proc) {
 	t.Helper()
 	eventually(t, 60*time.Second, fmt.Sprintf("%d activities stored", n), func() (bool, string) {
 		for _, p := range procs {
@@ -51,7 +52,7 @@ func progress(t *testing.T, api *cgapitest.Server, n int, procs ...*proc) {
 // activity it may already have created instead of creating a second one.
 func TestReplicaKilledMidFlight(t *testing.T) {
 	chaosTest(t)
-	w := setup(t, cgapitest.Options{Latency: 50 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 50 * time.Millisecond})
 	events := newBatch("kill").activities(1200).accounts(150).contacts(150).
 		schemaInvalid(100).malformed(50).shuffled()
 	seqs := publish(t, w.js, events)
@@ -95,7 +96,7 @@ func TestReplicaKilledMidFlight(t *testing.T) {
 // the other replica finishes the rest.
 func TestSIGTERMDuringLoad(t *testing.T) {
 	chaosTest(t)
-	w := setup(t, cgapitest.Options{Latency: 100 * time.Millisecond})
+	w := setup(t, emulator.Options{Latency: 100 * time.Millisecond})
 	events := newBatch("term").activities(1200).accounts(100).contacts(100).
 		schemaInvalid(100).rejected(30).shuffled()
 	seqs := publish(t, w.js, events)
@@ -109,9 +110,9 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 
 	// PUTs that arrive from now on outlast the shutdown timeout.
 	w.api.SetLatency(shutdownTimeout + 3*time.Second)
-	calls := w.api.Calls(cgapitest.ActivitiesPath)
+	calls := w.api.Calls(emulator.ActivitiesPath)
 	eventually(t, 10*time.Second, "slow PUTs in flight", func() (bool, string) {
-		n := w.api.Calls(cgapitest.ActivitiesPath) - calls
+		n := w.api.Calls(emulator.ActivitiesPath) - calls
 		return n >= 32, fmt.Sprintf("%d PUTs", n)
 	})
 	sent := time.Now()

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/worker/responses"
 )
@@ -23,7 +23,7 @@ const (
 // each page takes a while, so a pass can be interrupted half-way.
 func syncWorld(t *testing.T) (*world, map[string]string) {
 	t.Helper()
-	w := setup(t, cgapitest.Options{Responses: syncResponses, Latency: 100 * time.Millisecond})
+	w := setup(t, emulator.Options{Responses: syncResponses, Latency: 100 * time.Millisecond})
 	env := w.env()
 	env["CG_SYNC_PER_PAGE"] = strconv.Itoa(syncPerPage)
 	env["CG_SYNC_INTERVAL"] = "1s"

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
@@ -57,7 +58,7 @@ func TestBaseline(t *testing.T) {
 	t.Parallel()
 	const n = 50
 	ns := natstest.NewServer(t)
-	emu := cgapitest.NewServer(t, cgapitest.Options{})
+	emu := cgapitest.NewServer(t, emulator.Options{})
 	js, cons := prepareStream(t, ns.URL)
 	publish(t, js, n)
 	p := start(t, "baseline", baselineBinary(t), workerEnv(ns.URL, emu.URL))
@@ -393,7 +394,7 @@ func dlqCount(tb testing.TB, js jetstream.JetStream) uint64 {
 func workerEnv(natsURL, apiURL string) map[string]string {
 	return map[string]string{
 		"NATS_URL":         natsURL,
-		"CG_AUTH_URL":      apiURL + cgapitest.TokenPath,
+		"CG_AUTH_URL":      apiURL + emulator.TokenPath,
 		"CG_IMPORTS_URL":   apiURL,
 		"CG_API_URL":       apiURL,
 		"CG_CLIENT_ID":     "dev",

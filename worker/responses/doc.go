@@ -1,6 +1,6 @@
 // Package responses copies survey responses from the CustomerGauge sync API
 // (GET /v7/rest/sync/responses) to the cg.responses subject, each response
-// exactly once (CONTRACT.md section 6).
+// exactly once (README, "Responses sync").
 //
 // # A pass
 //

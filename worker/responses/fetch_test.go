@@ -6,25 +6,25 @@ import (
 	"time"
 
 	"github.com/cgworker/cgworker/cgapi"
-	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 )
 
 // TestRetryAfterIsTheFloor: a 429's Retry-After is waited out in full even
 // though the backoff's own interval is a few milliseconds.
 func TestRetryAfterIsTheFloor(t *testing.T) {
 	t.Parallel()
-	w := setupWith(t, cgapitest.Options{Responses: 200}, 0)
+	w := setupWith(t, emulator.Options{Responses: 200}, 0)
 	ctx := testContext(t)
 	const retryAfter = 300 * time.Millisecond
 	w.emu.SetRetryAfter(retryAfter)
-	w.emu.FailNext(cgapitest.SyncPath, 429, 1)
+	w.emu.FailNext(emulator.SyncPath, 429, 1)
 	res, err := w.newSync(Config{PerPage: 100}).Once(ctx)
 	if err != nil || res.Published != 200 {
 		t.Fatalf("Once: %+v, %v", res, err)
 	}
-	var calls []cgapitest.Request
+	var calls []emulator.Request
 	for _, r := range w.emu.Requests() {
-		if r.Path == cgapitest.SyncPath {
+		if r.Path == emulator.SyncPath {
 			calls = append(calls, r)
 		}
 	}
@@ -48,14 +48,14 @@ func TestDataErrorNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.emu.AddResponses(50)
-	before := w.emu.Calls(cgapitest.SyncPath)
-	w.emu.FailNext(cgapitest.SyncPath, 422, 1)
+	before := w.emu.Calls(emulator.SyncPath)
+	w.emu.FailNext(emulator.SyncPath, 422, 1)
 	res, err := s.Once(ctx)
 	var de *cgapi.DataError
 	if !errors.As(err, &de) || res.Published != 0 || res.Cursor != "200" {
 		t.Fatalf("Once: %+v, %v; want a DataError", res, err)
 	}
-	if calls := w.emu.Calls(cgapitest.SyncPath) - before; calls != 1 {
+	if calls := w.emu.Calls(emulator.SyncPath) - before; calls != 1 {
 		t.Fatalf("%d sync calls, want 1", calls)
 	}
 	st, err := Status(ctx, w.kv)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 )
@@ -34,7 +35,7 @@ var testWith = []string{"selected_drivers", "tags", "questions", "properties"}
 // world is one test's emulator and NATS server.
 type world struct {
 	t     testing.TB
-	emu   *cgapitest.Server
+	emu   *emulator.Server
 	nats  *natstest.Server
 	names queue.Names
 	js    jetstream.JetStream
@@ -46,11 +47,11 @@ type world struct {
 // window before EnsureStreams, as an operator might.
 func setup(t testing.TB, responses int, dupWindow time.Duration) *world {
 	t.Helper()
-	return setupWith(t, cgapitest.Options{Responses: responses, NoRequestLog: true}, dupWindow)
+	return setupWith(t, emulator.Options{Responses: responses, NoRequestLog: true}, dupWindow)
 }
 
 // setupWith is setup with the emulator's options spelt out.
-func setupWith(t testing.TB, opts cgapitest.Options, dupWindow time.Duration) *world {
+func setupWith(t testing.TB, opts emulator.Options, dupWindow time.Duration) *world {
 	t.Helper()
 	w := &world{
 		t:     t,
@@ -98,17 +99,7 @@ func (w *world) connect() (jetstream.JetStream, jetstream.KeyValue) {
 
 func (w *world) client() *cgapi.Client {
 	w.t.Helper()
-	c, err := cgapi.New(cgapi.Config{
-		AuthURL:      w.emu.URL + "/oauth2/token",
-		ImportsURL:   w.emu.URL,
-		APIURL:       w.emu.URL,
-		ClientID:     "dev",
-		ClientSecret: "dev",
-		Timeout:      10 * time.Second,
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	c := cgapitest.NewClient(w.t, w.emu, emulator.Options{})
 	return c
 }
 
@@ -398,7 +389,7 @@ func TestMissingCursorNextKeepsCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.emu.AddResponses(300)
-	w.emu.SetCursorMode(cgapitest.CursorMissing)
+	w.emu.SetCursorMode(emulator.CursorMissing)
 	res, err := s.Once(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -406,11 +397,11 @@ func TestMissingCursorNextKeepsCursor(t *testing.T) {
 	if res.Published != 300 || res.Cursor != "400" {
 		t.Fatalf("pass without cursor.next %+v", res)
 	}
-	w.emu.SetCursorMode(cgapitest.CursorNull)
+	w.emu.SetCursorMode(emulator.CursorNull)
 	if res, err := s.Once(ctx); err != nil || res.Published != 0 || res.Skipped != 300 || res.Cursor != "400" {
 		t.Fatalf("pass with null cursor.next %+v, %v", res, err)
 	}
-	w.emu.SetCursorMode(cgapitest.CursorString)
+	w.emu.SetCursorMode(emulator.CursorString)
 	w.emu.AddResponses(10)
 	res, err = s.Once(ctx)
 	if err != nil || res.Published != 10 || res.Skipped != 300 || res.Cursor != "710" {
@@ -467,9 +458,9 @@ func TestOutageRetriedWithinPass(t *testing.T) {
 	published := 0
 	s := w.newSync(Config{PerPage: 200, afterPublish: func(context.Context, int64) {
 		if published++; published == 400 { // page 2 done, page 3 next
-			w.emu.FailNext(cgapitest.SyncPath, 503, 2)
-			w.emu.FailNext(cgapitest.SyncPath, 429, 1)
-			w.emu.FailNext(cgapitest.SyncPath, 500, 1)
+			w.emu.FailNext(emulator.SyncPath, 503, 2)
+			w.emu.FailNext(emulator.SyncPath, 429, 1)
+			w.emu.FailNext(emulator.SyncPath, 500, 1)
 		}
 	}})
 	w.emu.SetRetryAfter(-1) // no Retry-After, so the test does not wait a second
@@ -875,7 +866,7 @@ func TestCancelStopsPromptly(t *testing.T) {
 	}()
 	// Wait until it is retrying, then cancel.
 	deadline := time.Now().Add(10 * time.Second)
-	for w.emu.Calls(cgapitest.SyncPath) < 3 && time.Now().Before(deadline) {
+	for w.emu.Calls(emulator.SyncPath) < 3 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/worker/telemetry"
@@ -34,7 +35,7 @@ func wiredSync(t *testing.T, responses int, tp trace.TracerProvider, hooks Hooks
 	t.Helper()
 	w := &world{
 		t:     t,
-		emu:   cgapitest.NewServer(t, cgapitest.Options{Responses: responses}),
+		emu:   cgapitest.NewServer(t, emulator.Options{Responses: responses}),
 		nats:  natstest.NewServer(t),
 		names: queue.NewNames(""),
 	}
@@ -42,11 +43,9 @@ func wiredSync(t *testing.T, responses int, tp trace.TracerProvider, hooks Hooks
 	if err := queue.EnsureStreams(testContext(t), w.js, queue.StreamConfig{Names: w.names}); err != nil {
 		t.Fatal(err)
 	}
-	client, err := cgapi.New(cgapi.Config{
-		AuthURL: w.emu.URL + cgapitest.TokenPath, ImportsURL: w.emu.URL, APIURL: w.emu.URL,
-		ClientID: "dev", ClientSecret: "dev", Timeout: 10 * time.Second,
-		Transport: telemetry.HTTPTransport(cgapi.NewTransport(), tp, nil),
-	})
+	cfg := cgapitest.Config(w.emu, emulator.Options{})
+	cfg.Transport = telemetry.HTTPTransport(cgapi.NewTransport(), tp, nil)
+	client, err := cgapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +93,7 @@ func TestSyncTraceReachesAPIAndResponses(t *testing.T) {
 	count := map[string]int{}
 	for _, sp := range rec.Ended() {
 		count[sp.Name()]++
-		if sp.Name() == "POST "+cgapitest.TokenPath {
+		if sp.Name() == "POST "+emulator.TokenPath {
 			continue // one token serves many calls: its fetch is a trace of its own
 		}
 		if sp.SpanContext().TraceID() != root.SpanContext().TraceID() {
@@ -106,25 +105,25 @@ func TestSyncTraceReachesAPIAndResponses(t *testing.T) {
 			if parent != root {
 				t.Errorf("responses.page not a child of responses.sync")
 			}
-		case "GET " + cgapitest.SyncPath:
+		case "GET " + emulator.SyncPath:
 			if parent == nil || parent.Name() != "responses.page" {
 				t.Errorf("GET span's parent is not a page")
 			}
 		}
 	}
 	// 50 responses at 20 a page: 3 pages with data, one empty.
-	if count["responses.sync"] != 1 || count["responses.page"] != 4 || count["GET "+cgapitest.SyncPath] != 4 {
+	if count["responses.sync"] != 1 || count["responses.page"] != 4 || count["GET "+emulator.SyncPath] != 4 {
 		t.Fatalf("spans %v", count)
 	}
 
 	var gets int
 	for _, r := range w.emu.Requests() {
-		if r.Path != cgapitest.SyncPath {
+		if r.Path != emulator.SyncPath {
 			continue
 		}
 		gets++
 		sc := parentOf(t, r.Header.Get("traceparent"))
-		if sp := byID[sc.SpanID()]; sp == nil || sp.Name() != "GET "+cgapitest.SyncPath || sc.TraceID() != root.SpanContext().TraceID() {
+		if sp := byID[sc.SpanID()]; sp == nil || sp.Name() != "GET "+emulator.SyncPath || sc.TraceID() != root.SpanContext().TraceID() {
 			t.Errorf("GET with traceparent %q: not the GET span", r.Header.Get("traceparent"))
 		}
 	}

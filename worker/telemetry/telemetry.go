@@ -78,7 +78,7 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(prom)}
 	// OTEL_SDK_DISABLED turns off OTLP export and span recording; /metrics
-	// is ours (CONTRACT.md section 2) and stays.
+	// is ours (README, "Configuration") and stays.
 	disabled := sdkDisabled(lookup)
 	if !disabled && exporting(lookup, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)

@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"context"
@@ -29,13 +29,13 @@ func Run(ctx context.Context, addr string, opts Options, out io.Writer) error {
 func (s *Server) serveUntil(ctx context.Context, out io.Writer) error {
 	if _, err := fmt.Fprintln(out, s.URL); err != nil {
 		_ = s.Close()
-		return fmt.Errorf("cgapitest: write base URL: %w", err)
+		return fmt.Errorf("emulator: write base URL: %w", err)
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := s.shutdown(sctx); err != nil {
-		return fmt.Errorf("cgapitest: shutdown: %w", err)
+		return fmt.Errorf("emulator: shutdown: %w", err)
 	}
 	return nil
 }
@@ -44,7 +44,7 @@ func (s *Server) serveUntil(ctx context.Context, out io.Writer) error {
 // unless told otherwise, so a sync has something to fetch.
 const defaultCLIResponses = 100
 
-// RegisterFlags binds the emulator's flags (CONTRACT.md section 7) to opts.
+// RegisterFlags binds the emulator's flags (README, "The emulator") to opts.
 // Fields of opts already set are the flags' defaults; the others get the
 // emulator's defaults, so a parsed opts is complete.
 func RegisterFlags(fs *flag.FlagSet, opts *Options) {
@@ -114,7 +114,7 @@ func (f *rateFlag) Set(s string) error {
 type secretFlag struct{ p *string }
 
 func (f *secretFlag) String() string {
-	if f == nil || f.p == nil || *f.p != defaultClientSecret {
+	if f == nil || f.p == nil || *f.p != DefaultClientSecret {
 		return ""
 	}
 	return *f.p

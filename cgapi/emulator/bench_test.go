@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func benchToken(b *testing.B, c *http.Client, base string) string {
 // BenchmarkPutActivity measures PUT /activities/ over loopback HTTP, client
 // included, as the worker benchmark drives it.
 func BenchmarkPutActivity(b *testing.B) {
-	srv := NewServer(b, Options{NoRequestLog: true, DiscardBodies: true})
+	srv := newTestServer(b, Options{NoRequestLog: true, DiscardBodies: true})
 	client := benchClient()
 	auth := "Bearer " + benchToken(b, client, srv.URL)
 	var n atomic.Int64

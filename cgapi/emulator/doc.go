@@ -1,8 +1,9 @@
-// Package cgapitest is a faithful emulator of the CustomerGauge API for
-// tests and for `cgworker emulator` / `cgworker dev`, in the spirit of
-// net/http/httptest: NewServer starts one on loopback in one line.
+// Package emulator is a faithful emulator of the CustomerGauge API, run by
+// `cgworker emulator` and `cgworker dev`, and by tests through the thin
+// cgapitest helpers (cgapitest.NewServer starts one on loopback in one line).
+// It never imports testing, so it ships in the binary as a product.
 //
-// One port serves every path of the real service (CONTRACT.md section 7):
+// One port serves every path of the real service (README, "The emulator"):
 //
 //	POST /oauth2/token              client-credentials tokens that expire
 //	PUT  /activities/               validated, stored by reference (upsert)
@@ -23,4 +24,4 @@
 // Tests inspect what arrived through Activities, Records, Requests (a
 // bounded log of the last requests, with headers, Authorization redacted),
 // Calls and TokensIssued.
-package cgapitest
+package emulator

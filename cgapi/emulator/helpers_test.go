@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"encoding/json"
@@ -19,7 +19,7 @@ type fixture struct {
 
 func setup(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	srv := NewServer(t, opts)
+	srv := newTestServer(t, opts)
 	f := &fixture{t: t, srv: srv}
 	f.token = f.fetchToken()
 	return f

@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func TestTokenFormCredentials(t *testing.T) {
 func TestTokenOAuth2ClientStyles(t *testing.T) {
 	t.Parallel()
 	const id, secret = "my client", "s3cr&t:+/=%"
-	srv := NewServer(t, Options{ClientID: id, ClientSecret: secret})
+	srv := newTestServer(t, Options{ClientID: id, ClientSecret: secret})
 	for name, style := range map[string]oauth2.AuthStyle{
 		"header":     oauth2.AuthStyleInHeader,
 		"params":     oauth2.AuthStyleInParams,

@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"bytes"
@@ -143,7 +143,7 @@ func TestSyncWith(t *testing.T) {
 		}
 	}
 	// The same seed gives the same responses in another emulator.
-	other := NewServer(t, Options{Responses: 5})
+	other := newTestServer(t, Options{Responses: 5})
 	if a, b := f.srv.Responses(expansions...), other.Responses(expansions...); !slices.EqualFunc(a, b, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) }) {
 		t.Error("responses are not deterministic")
 	}

@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"bytes"

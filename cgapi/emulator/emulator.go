@@ -1,4 +1,4 @@
-package cgapitest
+package emulator
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -56,8 +55,8 @@ var DefaultContacts = []string{"john.doe@example.com", "jane.roe@example.com", "
 var DefaultConfigurations = []string{"account", "contact"}
 
 const (
-	defaultClientID       = "dev"
-	defaultClientSecret   = "dev"
+	DefaultClientID       = "dev"
+	DefaultClientSecret   = "dev"
 	defaultTokenTTL       = time.Hour
 	defaultRetryAfter     = time.Second
 	defaultRequestLogSize = 10_000
@@ -65,10 +64,10 @@ const (
 
 func (o Options) withDefaults() Options {
 	if o.ClientID == "" {
-		o.ClientID = defaultClientID
+		o.ClientID = DefaultClientID
 	}
 	if o.ClientSecret == "" {
-		o.ClientSecret = defaultClientSecret
+		o.ClientSecret = DefaultClientSecret
 	}
 	if o.Configurations == nil {
 		o.Configurations = DefaultConfigurations
@@ -343,14 +342,15 @@ type Server struct {
 }
 
 // Listen starts an emulator on addr ("127.0.0.1:0" picks a free port).
-// Close stops it. Use NewServer in tests.
+// Close stops it. Tests use cgapitest.NewServer, which closes it when
+// the test ends.
 func Listen(addr string, opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("cgapitest: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("emulator: listen on %s: %w", addr, err)
 	}
 	s := &Server{
 		Emulator: New(opts),
@@ -393,15 +393,4 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	<-s.served
 	return err
-}
-
-// NewServer starts an emulator on loopback; it is closed when the test ends.
-func NewServer(tb testing.TB, opts Options) *Server {
-	tb.Helper()
-	s, err := Listen("127.0.0.1:0", opts)
-	if err != nil {
-		tb.Fatalf("cgapitest: %v", err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
 }
