@@ -722,20 +722,16 @@ func TestLeaseRenewedDuringLongPass(t *testing.T) {
 	ctx := testContext(t)
 	second := w.newSync(Config{Replica: "second"})
 	var turnedAway int
-	first := w.newSync(Config{Replica: "first", PerPage: 10, LeaseTTL: 600 * time.Millisecond, afterPublish: func(_ context.Context, n int64) {
+	// The TTL is short enough to let three renewals pass quickly and long
+	// enough (each renewal may take a third of it) that a loaded machine
+	// does not lose the lease: with 600 ms, one slow KV update under CI
+	// load lost it, and the wait below never ended.
+	const ttl = 1500 * time.Millisecond
+	first := w.newSync(Config{Replica: "first", PerPage: 10, LeaseTTL: ttl, afterPublish: func(_ context.Context, n int64) {
 		if n%100 == 0 {
 			// Let three renewals, a whole TTL, pass inside the pass, then
-			// contend.
-			e, err := w.kv.Get(ctx, leaseKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for r := e.Revision(); r < e.Revision()+3 && ctx.Err() == nil; {
-				time.Sleep(time.Millisecond) // polling a condition
-				if e, err := w.kv.Get(ctx, leaseKey); err == nil {
-					r = e.Revision()
-				}
-			}
+			// contend. The watcher reports each renewal as it is stored.
+			waitRenewals(ctx, t, w.kv, 3, 4*ttl)
 			if _, err := second.Once(ctx); errors.Is(err, ErrLeaseHeld) {
 				turnedAway++
 			} else {
@@ -750,6 +746,30 @@ func TestLeaseRenewedDuringLongPass(t *testing.T) {
 		t.Fatalf("contender turned away %d times, want 3", turnedAway)
 	}
 	w.checkExactlyOnce(w.messages(), 0)
+}
+
+// waitRenewals waits until the lease has been written n more times, and
+// fails the test if that takes longer than within: a holder that stopped
+// renewing would otherwise leave the test waiting for its whole deadline.
+func waitRenewals(ctx context.Context, t *testing.T, kv jetstream.KeyValue, n int, within time.Duration) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	watch, err := kv.Watch(wctx, leaseKey, jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = watch.Stop() }()
+	for seen := 0; seen < n; {
+		select {
+		case e := <-watch.Updates():
+			if e != nil {
+				seen++
+			}
+		case <-wctx.Done():
+			t.Fatalf("lease renewed %d times in %v, want %d: the holder stopped renewing", seen, within, n)
+		}
+	}
 }
 
 // TestLapsedLeaseTakenOver: a holder that crashed without releasing leaves
