@@ -14,8 +14,10 @@ import (
 	"github.com/cgworker/cgworker/schemas"
 )
 
-// Header names of dead letters (README, "Outcomes"), and the producer
-// headers a replay keeps.
+// Header names of dead letters (README, "Outcomes"). CG-Reference and
+// CG-Happened-At are the inbound event headers of the same names
+// (queue.HeaderReference, queue.HeaderHappenedAt): a replay hands them back
+// to the worker as such.
 const (
 	HeaderErrorKind       = "CG-Error-Kind"
 	HeaderError           = "CG-Error"
@@ -25,11 +27,10 @@ const (
 	HeaderOriginalStream  = "CG-Original-Stream"
 	HeaderOriginalSeq     = "CG-Original-Seq"
 	HeaderOriginalMsgID   = "CG-Original-Msg-Id"
-	HeaderReference       = "CG-Reference"
-	HeaderHappenedAt      = "CG-Happened-At"
+	HeaderReference       = queue.HeaderReference
+	HeaderHappenedAt      = queue.HeaderHappenedAt
 	HeaderAttempts        = "CG-Attempts"
 	HeaderFailedAt        = "CG-Failed-At"
-	HeaderConfiguration   = "CG-Configuration"
 )
 
 // Error kinds, as in CG-Error-Kind. The first two are the validator's.
