@@ -119,6 +119,9 @@ func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 		field     string
 	}{
 		{schemas.Activity, `not json`, "malformed", "body"},
+		// JSON, but not UTF-8: never sent to the API byte for byte.
+		{schemas.Activity, "{\"account\":\"AC\xffME\",\"type\":\"T\",\"source\":\"S\"}", "malformed", "body"},
+		{schemas.Contact, "{\"Email\":\"j\xc3@example.com\"}", "malformed", "body"},
 		{schemas.Activity, `{"account":"ACME","source":"Desk"}`, "schema", "type"},
 		{schemas.Activity, `{"account":"ACME","type":"T","source":"S","happend_at":"2019-10-06"}`, "schema", "happend_at"},
 		{schemas.Activity, `[1,2]`, "schema", ""},
