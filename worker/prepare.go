@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -43,7 +42,18 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 		if err != nil {
 			invalid = asSchemaError(err)
 		}
-		req.reference = cmp.Or(fields.Reference, header(h, queue.HeaderReference))
+		req.reference = fields.Reference
+		if hv := header(h, queue.HeaderReference); req.reference == "" && hv != "" {
+			// The header stands for the body field and is held to it.
+			if msg := schemas.CheckReference(hv); msg != "" && invalid == nil {
+				invalid = &schemas.Error{
+					Kind:    schemas.Schema,
+					Summary: "schema: header " + queue.HeaderReference + ": " + msg,
+					Fields:  map[string][]string{"reference": {msg}},
+				}
+			}
+			req.reference = hv
+		}
 		if req.reference == "" {
 			req.reference = DeriveReference(meta.Stream, header(h, nats.MsgIdHdr), meta.Sequence.Stream, meta.Timestamp.UnixNano())
 		}
