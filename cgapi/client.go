@@ -181,17 +181,20 @@ type response struct {
 // contract's outcome table calls for. When the API rejects the token (401
 // or 403) the token is dropped and the request repeated once with a new
 // one; a second rejection is an *AuthError.
+//
+// Whatever the server said is redacted (see redactor) before it leaves as
+// an error.
 func (c *Client) call(ctx context.Context, method, url string, body []byte, limit int64) (*response, error) {
 	resp, tok, err := c.attempt(ctx, method, url, body, limit)
 	if err == nil && isAuthRejection(resp.status) {
 		c.tokens.invalidate(tok)
-		resp, _, err = c.attempt(ctx, method, url, body, limit)
+		resp, tok, err = c.attempt(ctx, method, url, body, limit)
+	}
+	if err == nil {
+		err = statusError(method, url, resp)
 	}
 	if err != nil {
-		return nil, err
-	}
-	if err := statusError(method, url, resp); err != nil {
-		return nil, err
+		return nil, c.tokens.redactError(err, tok)
 	}
 	return resp, nil
 }

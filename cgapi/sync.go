@@ -47,7 +47,8 @@ func (c *Client) SyncResponses(ctx context.Context, q SyncQuery) (SyncPage, erro
 	}
 	page, err := parseSyncPage(resp.body)
 	if err != nil {
-		return SyncPage{}, &TransientError{Status: resp.status, Err: err}
+		// The error may quote the page: redacted like any server text.
+		return SyncPage{}, c.tokens.redactError(&TransientError{Status: resp.status, Err: err}, "")
 	}
 	return page, nil
 }

@@ -22,9 +22,9 @@ type tokenSource struct {
 	conf *clientcredentials.Config
 	// ctx is long-lived and carries the token HTTP client: a fetch outlives
 	// the call that started it, so a cancelled call cannot break it.
-	ctx    context.Context
-	secret string // only to scrub it from error text
-	now    func() time.Time
+	ctx context.Context
+	red *redactor // cleans server text of the secret and the tokens
+	now func() time.Time
 
 	mu       sync.Mutex
 	tok      string
@@ -55,9 +55,9 @@ func newTokenSource(cfg Config, transport http.RoundTripper, timeout time.Durati
 			// The API pages send client_id and client_secret in the form body.
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		ctx:    context.WithValue(context.Background(), oauth2.HTTPClient, hc),
-		secret: cfg.ClientSecret,
-		now:    time.Now,
+		ctx: context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+		red: newRedactor(cfg.ClientID, cfg.ClientSecret),
+		now: time.Now,
 	}
 }
 
@@ -167,9 +167,10 @@ func renewTime(start, expiry time.Time) time.Time {
 }
 
 // authError turns a token endpoint failure into an *AuthError with a
-// one-line message. x/oauth2's RetrieveError carries the response (never
-// the request), but is not kept in the chain so that nothing the server
-// echoed can reach a log; transport errors are kept for errors.Is.
+// one-line, redacted message. x/oauth2's RetrieveError carries the
+// response (never the request), but is not kept in the chain so that
+// nothing the server echoed can reach a log; transport errors are kept for
+// errors.Is. Called with s.mu held.
 func (s *tokenSource) authError(err error) *AuthError {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
@@ -189,17 +190,22 @@ func (s *tokenSource) authError(err error) *AuthError {
 				msg = "token endpoint: " + m
 			}
 		}
-		return &AuthError{Status: status, Err: errors.New(s.scrub(msg))}
+		return &AuthError{Status: status, Err: errors.New(s.red.redact(oneLine(msg), s.tok))}
 	}
-	return &AuthError{Err: &scrubbedError{msg: s.scrub("token endpoint: " + oneLine(err.Error())), cause: err}}
+	return &AuthError{Err: &scrubbedError{msg: s.red.redact("token endpoint: "+oneLine(err.Error()), s.tok), cause: err}}
 }
 
-// scrub removes the client secret should anything ever echo it.
-func (s *tokenSource) scrub(msg string) string {
-	if s.secret == "" {
-		return msg
+// redactError is err with the client secret, Authorization values and
+// access tokens (used, the one a call sent, and the one cached now)
+// redacted from whatever server text it carries.
+func (s *tokenSource) redactError(err error, used string) error {
+	if err == nil {
+		return nil
 	}
-	return strings.ReplaceAll(msg, s.secret, "[redacted]")
+	s.mu.Lock()
+	current := s.tok
+	s.mu.Unlock()
+	return s.red.redactError(err, used, current)
 }
 
 // scrubbedError has a cleaned message but keeps its cause for errors.Is

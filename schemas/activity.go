@@ -1,5 +1,10 @@
 package schemas
 
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
 // ActivityFields are the identity fields of a valid activity body as the
 // producer sent them; empty when absent or "" (an empty optional string
 // means absent).
@@ -77,4 +82,24 @@ func dropEmptyOptionals(doc any) {
 			delete(obj, name)
 		}
 	}
+}
+
+// MaxReferenceChars is the API's limit on an activity's reference, counted
+// in Unicode characters (README, "Events"); the built-in activity.json
+// says the same.
+const MaxReferenceChars = 128
+
+// CheckReference checks a reference given outside the body (the
+// CG-Reference header) as the built-in schema checks the body field it
+// stands for: text of at most MaxReferenceChars characters. It returns the
+// problem in the API's wording, "" when there is none. Invalid UTF-8 is a
+// problem too: the PUT would carry U+FFFD instead, another reference.
+func CheckReference(ref string) string {
+	if !utf8.ValidString(ref) {
+		return "The reference must be valid UTF-8."
+	}
+	if utf8.RuneCountInString(ref) > MaxReferenceChars {
+		return fmt.Sprintf("The reference may not be greater than %d characters.", MaxReferenceChars)
+	}
+	return ""
 }

@@ -161,3 +161,29 @@ func TestTopLevelMember(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReference holds the CG-Reference header to what the built-in
+// schema asks of the body field: the same limit in characters (not
+// bytes), in the same words.
+func TestCheckReference(t *testing.T) {
+	t.Parallel()
+	v := validator(t)
+	atLimit := strings.Repeat("é", MaxReferenceChars) // 256 bytes, 128 characters
+	over := atLimit + "x"
+	for _, ref := range []string{"r-1", atLimit, over} {
+		_, bodyErr := v.ValidateActivity(activity(t, map[string]any{"reference": ref}))
+		msg := CheckReference(ref)
+		if (bodyErr == nil) != (msg == "") {
+			t.Fatalf("%d characters: the body field says %v, the header check %q", len([]rune(ref)), bodyErr, msg)
+		}
+		if bodyErr != nil {
+			want := bodyErr.(*Error).Fields["reference"]
+			if len(want) != 1 || want[0] != msg {
+				t.Errorf("header check says %q, the body field %q", msg, want)
+			}
+		}
+	}
+	if msg := CheckReference("ref-\xff"); msg == "" {
+		t.Error("a reference that is not UTF-8 passed")
+	}
+}

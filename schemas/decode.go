@@ -50,6 +50,26 @@ func malformed(body []byte) *Error {
 	return newError(Malformed, map[string][]string{BodyKey: {msg}})
 }
 
+// checkUTF8 returns the malformed *Error of a JSON body that is not valid
+// UTF-8 (README, "Outcomes"): encoding/json, like parse, reads such bytes
+// as U+FFFD, so the API would be sent the bytes as they are, or text the
+// producer never wrote. It is not in parse, which accepts exactly what
+// json.Valid accepts.
+func checkUTF8(body []byte) *Error {
+	if utf8.Valid(body) {
+		return nil
+	}
+	off := 0
+	for off < len(body) {
+		r, n := utf8.DecodeRune(body[off:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		off += n
+	}
+	return newError(Malformed, map[string][]string{BodyKey: {fmt.Sprintf("The body is not valid UTF-8: invalid byte at offset %d.", off)}})
+}
+
 // maxDepth is encoding/json's nesting limit, kept so that both agree on
 // what is JSON.
 const maxDepth = 10000

@@ -201,6 +201,9 @@ func (v *Validator) validate(kind Kind, body []byte) (any, *Error) {
 	if perr != nil {
 		return nil, perr
 	}
+	if uerr := checkUTF8(body); uerr != nil {
+		return nil, uerr
+	}
 	if kind == Activity {
 		dropEmptyOptionals(doc)
 	}

@@ -107,6 +107,45 @@ func TestHeadersOverrideDerivedIdentity(t *testing.T) {
 	}
 }
 
+// TestReferenceHeaderHeldToTheBodyFieldLimit: a CG-Reference header is
+// the activity's reference, so one longer than the API takes (128
+// characters) is a schema failure on "reference", caught before the API.
+func TestReferenceHeaderHeldToTheBodyFieldLimit(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	r := w.start(nil, testConfig())
+	body := `{"account":"ACME","type":"Ticket","source":"Desk"}`
+	atLimit := strings.Repeat("é", 128)
+	okSeq := w.publish(schemas.Activity, body, map[string]string{"CG-Reference": atLimit})
+	badSeq := w.publish(schemas.Activity, body, map[string]string{"CG-Reference": atLimit + "x"})
+	waitFor(t, 10*time.Second, "both settled", func() bool {
+		_, ok1 := r.final(okSeq)
+		_, ok2 := r.final(badSeq)
+		return ok1 && ok2
+	})
+	if s, _ := r.final(okSeq); s.Action != worker.Ack {
+		t.Errorf("128 characters: %v, want delivered", s.Action)
+	}
+	if _, ok := w.emu.ActivityByReference(atLimit); !ok {
+		t.Error("a 128-character CG-Reference was not used")
+	}
+	dls := w.deadLetters()
+	if len(dls) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dls))
+	}
+	h := dls[0].Header
+	var errs map[string][]string
+	if err := json.Unmarshal([]byte(h.Get("CG-Errors")), &errs); err != nil {
+		t.Fatal(err)
+	}
+	if h.Get("CG-Error-Kind") != "schema" || len(errs) != 1 || len(errs["reference"]) != 1 {
+		t.Errorf("CG-Error-Kind %q, CG-Errors %v: want schema on reference", h.Get("CG-Error-Kind"), errs)
+	}
+	if n := w.emu.Calls(emulator.ActivitiesPath); n != 1 {
+		t.Errorf("the API was called %d times, want once (the valid one)", n)
+	}
+}
+
 func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
@@ -119,6 +158,9 @@ func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 		field     string
 	}{
 		{schemas.Activity, `not json`, "malformed", "body"},
+		// JSON, but not UTF-8: never sent to the API byte for byte.
+		{schemas.Activity, "{\"account\":\"AC\xffME\",\"type\":\"T\",\"source\":\"S\"}", "malformed", "body"},
+		{schemas.Contact, "{\"Email\":\"j\xc3@example.com\"}", "malformed", "body"},
 		{schemas.Activity, `{"account":"ACME","source":"Desk"}`, "schema", "type"},
 		{schemas.Activity, `{"account":"ACME","type":"T","source":"S","happend_at":"2019-10-06"}`, "schema", "happend_at"},
 		{schemas.Activity, `[1,2]`, "schema", ""},

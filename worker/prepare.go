@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
-	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 )
 
@@ -44,19 +42,30 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 		if err != nil {
 			invalid = asSchemaError(err)
 		}
-		req.reference = cmp.Or(fields.Reference, header(h, deadletter.HeaderReference))
+		req.reference = fields.Reference
+		if hv := header(h, queue.HeaderReference); req.reference == "" && hv != "" {
+			// The header stands for the body field and is held to it.
+			if msg := schemas.CheckReference(hv); msg != "" && invalid == nil {
+				invalid = &schemas.Error{
+					Kind:    schemas.Schema,
+					Summary: "schema: header " + queue.HeaderReference + ": " + msg,
+					Fields:  map[string][]string{"reference": {msg}},
+				}
+			}
+			req.reference = hv
+		}
 		if req.reference == "" {
 			req.reference = DeriveReference(meta.Stream, header(h, nats.MsgIdHdr), meta.Sequence.Stream, meta.Timestamp.UnixNano())
 		}
 		req.happenedAt = fields.HappenedAt
 		if req.happenedAt == "" {
-			if hv := header(h, deadletter.HeaderHappenedAt); hv != "" {
+			if hv := header(h, queue.HeaderHappenedAt); hv != "" {
 				norm, err := schemas.NormalizeHappenedAt(hv)
 				if err != nil && invalid == nil {
 					invalid = &schemas.Error{
 						Kind:    schemas.Schema,
-						Summary: "schema: header " + deadletter.HeaderHappenedAt + " is not a valid date: " + strconv.Quote(hv),
-						Fields:  map[string][]string{"happened_at": {"The " + deadletter.HeaderHappenedAt + " header is not a valid date."}},
+						Summary: "schema: header " + queue.HeaderHappenedAt + " is not a valid date: " + strconv.Quote(hv),
+						Fields:  map[string][]string{"happened_at": {"The " + queue.HeaderHappenedAt + " header is not a valid date."}},
 					}
 				}
 				req.happenedAt = norm
@@ -78,7 +87,7 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 			return req, asSchemaError(err)
 		}
 		req.body = body
-		req.configuration = header(h, deadletter.HeaderConfiguration)
+		req.configuration = header(h, queue.HeaderConfiguration)
 		if req.configuration == "" {
 			if kind == schemas.Account {
 				req.configuration = w.cfg.AccountConfiguration

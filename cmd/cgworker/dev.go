@@ -149,7 +149,7 @@ var demoEvents = []demoEvent{
 	{schemas.Account, "an account without its name", `{"Industry":"Retail"}`, nil},
 	{schemas.Contact, "a contact", `{"Email":"jane.roe@example.com","First Name":"Jane","Account Name":"ACME Industries"}`, nil},
 	{schemas.Contact, "a contact with a broken email", `{"Email":"jane.roe@","First Name":"Jane"}`, nil},
-	{schemas.Contact, "a contact for a mapping the API does not know (CG-Configuration header)", `{"Email":"joe@example.com"}`, map[string]string{"CG-Configuration": "no-such-mapping"}},
+	{schemas.Contact, "a contact for a mapping the API does not know (CG-Configuration header)", `{"Email":"joe@example.com"}`, map[string]string{queue.HeaderConfiguration: "no-such-mapping"}},
 }
 
 // demoNarrator publishes the demo events and prints what became of each.

@@ -14,8 +14,10 @@ import (
 	"github.com/cgworker/cgworker/schemas"
 )
 
-// Header names of dead letters (README, "Outcomes"), and the producer
-// headers a replay keeps.
+// Header names of dead letters (README, "Outcomes"). CG-Reference and
+// CG-Happened-At are the inbound event headers of the same names
+// (queue.HeaderReference, queue.HeaderHappenedAt): a replay hands them back
+// to the worker as such.
 const (
 	HeaderErrorKind       = "CG-Error-Kind"
 	HeaderError           = "CG-Error"
@@ -25,11 +27,10 @@ const (
 	HeaderOriginalStream  = "CG-Original-Stream"
 	HeaderOriginalSeq     = "CG-Original-Seq"
 	HeaderOriginalMsgID   = "CG-Original-Msg-Id"
-	HeaderReference       = "CG-Reference"
-	HeaderHappenedAt      = "CG-Happened-At"
+	HeaderReference       = queue.HeaderReference
+	HeaderHappenedAt      = queue.HeaderHappenedAt
 	HeaderAttempts        = "CG-Attempts"
 	HeaderFailedAt        = "CG-Failed-At"
-	HeaderConfiguration   = "CG-Configuration"
 )
 
 // Error kinds, as in CG-Error-Kind. The first two are the validator's.
@@ -49,7 +50,12 @@ const (
 
 // maxErrorsMessageBytes shortens single messages once CG-Errors is over
 // its limit, so that one long message does not crowd out the others.
-const maxErrorsMessageBytes = 256
+// maxErrorsKeyBytes does the same for field names: a producer's 1 MB
+// unknown field name is cut, not dropped, so CG-Errors still names it.
+const (
+	maxErrorsMessageBytes = 256
+	maxErrorsKeyBytes     = 256
+)
 
 // Info is why and when a message was dead-lettered.
 type Info struct {
@@ -201,10 +207,19 @@ func EncodeErrors(errs map[string][]string, max int) string {
 
 	b = append(b[:0], '{')
 	kept := 0
+	prevKey := ""
 	for _, k := range keys {
 		if budget-(len(b)-1) < len(`,"":[""]`) {
 			break // not even an empty message would fit
 		}
+		name := k
+		if len(name) > maxErrorsKeyBytes {
+			name = schemas.OneLine(name, maxErrorsKeyBytes)
+			if name == prevKey {
+				continue // two long names cut alike: keep the first, count the rest out
+			}
+		}
+		prevKey = name
 		entryStart := len(b)
 		opened := false
 		for _, m := range errs[k] {
@@ -215,7 +230,7 @@ func EncodeErrors(errs map[string][]string, max int) string {
 				if entryStart > 1 {
 					b = append(b, ',') // between fields
 				}
-				b = schemas.AppendJSONString(b, k)
+				b = schemas.AppendJSONString(b, name)
 				b = append(b, ':', '[')
 			}
 			b = schemas.AppendJSONString(b, schemas.OneLine(m, maxErrorsMessageBytes))

@@ -2,6 +2,7 @@ package deadletter_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -198,5 +199,39 @@ func TestEncodeErrorsCap(t *testing.T) {
 	// Small ones are left as they are.
 	if got := deadletter.EncodeErrors(map[string][]string{"b": {"2"}, "a": {"1"}}, 4096); got != `{"a":["1"],"b":["2"]}` {
 		t.Errorf("small = %s", got)
+	}
+}
+
+// TestEncodeErrorsCutsLongFieldNames: an unknown field whose name alone is
+// over the limit is still named in CG-Errors, cut with an ellipsis.
+func TestEncodeErrorsCutsLongFieldNames(t *testing.T) {
+	t.Parallel()
+	v, err := schemas.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("n", 900<<10) // two of them stay under the 2 MiB body limit
+	body := []byte(`{"account":"a","type":"t","source":"s","` + name + `":1,"` + name + `x":2}`)
+	var verr *schemas.Error
+	if !errors.As(v.Validate(schemas.Activity, body), &verr) {
+		t.Fatal("no schema error")
+	}
+	got := deadletter.EncodeErrors(verr.Fields, deadletter.MaxErrorsBytes)
+	if len(got) > deadletter.MaxErrorsBytes {
+		t.Errorf("%d bytes", len(got))
+	}
+	var back map[string][]string
+	if err := json.Unmarshal([]byte(got), &back); err != nil {
+		t.Fatalf("invalid JSON: %v", err)
+	}
+	named := 0
+	for k, msgs := range back {
+		if strings.HasPrefix(k, "nnnn") && strings.HasSuffix(k, "…") && len(msgs) > 0 {
+			named++
+		}
+	}
+	// The two names are alike for far more than the cut: one entry.
+	if named != 1 || len(back["_truncated"]) != 1 {
+		t.Errorf("CG-Errors does not name the field once, cut, with the note: %.300s", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/emulator"
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
@@ -170,12 +171,12 @@ func (b *batch) rejected(n int) *batch {
 			b.add(event{kind: schemas.Activity, body: []byte(body), errorKind: deadletter.ErrorKindAPI422})
 		case 1:
 			h := nats.Header{}
-			h.Set(deadletter.HeaderConfiguration, "no-such-mapping")
+			h.Set(queue.HeaderConfiguration, "no-such-mapping")
 			body := fmt.Sprintf(`{"Account Name":"Ghost %s %d"}`, b.name, i)
 			b.add(event{kind: schemas.Account, body: []byte(body), header: h, errorKind: deadletter.ErrorKindAPI422})
 		default:
 			h := nats.Header{}
-			h.Set(deadletter.HeaderConfiguration, "no-such-mapping")
+			h.Set(queue.HeaderConfiguration, "no-such-mapping")
 			body := fmt.Sprintf(`{"Email":"ghost-%s-%d@example.com"}`, b.name, i)
 			b.add(event{kind: schemas.Contact, body: []byte(body), header: h, errorKind: deadletter.ErrorKindAPI422})
 		}
