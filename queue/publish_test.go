@@ -32,7 +32,8 @@ func TestPublishStream(t *testing.T) {
 		{"cg.events.activity", many.String(), nil},
 	} {
 		var progress bytes.Buffer
-		n, err := queue.PublishStream(f.ctx, f.js, tc.subject, strings.NewReader(tc.in), &progress)
+		c, err := queue.PublishStream(f.ctx, f.js, queue.StreamInput{Subject: tc.subject, Source: "stdin", Progress: &progress}, strings.NewReader(tc.in))
+		n := c.Published
 		if err != nil {
 			t.Fatalf("%s: %v", tc.subject, err)
 		}
@@ -61,15 +62,15 @@ func TestPublishStream(t *testing.T) {
 func TestPublishStreamFailsOnNack(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small"}, MaxMsgSize: 10}); err != nil {
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small"}, MaxMsgSize: 100}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := queue.PublishStream(f.ctx, f.js, "small", strings.NewReader("1\n2\n\"this one is too long\"\n4\n"), nil)
+	c, err := queue.PublishStream(f.ctx, f.js, queue.StreamInput{Subject: "small", Source: "stdin"}, strings.NewReader("1\n2\n\""+strings.Repeat("long", 50)+"\"\n4\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("err = %v, want one naming line 3", err)
 	}
-	if n < 2 {
-		t.Errorf("n = %d, want the acknowledged ones counted", n)
+	if c.Published < 2 || c.Failed < 1 {
+		t.Errorf("counts %+v, want the acknowledged ones and the failure counted", c)
 	}
 }
 
@@ -82,7 +83,8 @@ func TestPublishStreamRefusesOverSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := `{"a":"` + strings.Repeat("x", schemas.MaxBodyBytes) + `"}`
-	n, err := queue.PublishStream(f.ctx, f.js, "cg.events.activity", strings.NewReader("{\"n\":1}\n\n"+long+"\n{\"n\":4}\n"), nil)
+	c, err := queue.PublishStream(f.ctx, f.js, queue.StreamInput{Subject: "cg.events.activity", Source: "stdin"}, strings.NewReader("{\"n\":1}\n\n"+long+"\n{\"n\":4}\n"))
+	n := c.Published
 	want := "line 3: document larger than 2097152 bytes; the API takes at most 2 MiB"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)

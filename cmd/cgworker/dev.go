@@ -117,7 +117,7 @@ func devCmd(ctx context.Context, args []string, e env) error {
 		if httpAddr != "" {
 			fmt.Fprintf(e.stdout, "metrics:  http://%s/metrics (also /healthz, /readyz)\n", httpAddr)
 		}
-		fmt.Fprintf(e.stdout, "\nPublish your own events with:\n  go run ./cmd/cgworker publish activity --nats-url %s < events.ndjson\nInspect dead letters with:\n  go run ./cmd/cgworker dlq list --nats-url %s\nPress Ctrl-C to stop.\n\n", ns.URL(), ns.URL())
+		fmt.Fprintf(e.stdout, "\nPublish your own events with:\n  %s publish activity --nats-url %s < events.ndjson\nInspect dead letters with:\n  %s dlq list --nats-url %s\nPress Ctrl-C to stop.\n\n", bannerCommand, ns.URL(), bannerCommand, ns.URL())
 		if narrator != nil {
 			go func() {
 				if err := narrator.publish(runCtx, ns.URL(), names); err != nil {
@@ -129,27 +129,34 @@ func devCmd(ctx context.Context, args []string, e env) error {
 	return serve(runCtx, rc, log)
 }
 
+// bannerCommand starts each command the banner suggests; a test runs
+// those lines as printed.
+const bannerCommand = "go run ./cmd/cgworker"
+
 // demoEvent is a sample event and what should become of it.
 type demoEvent struct {
 	kind    schemas.Kind
 	what    string
 	body    string
 	headers map[string]string
+	// want is the error kind it is dead-lettered with, "" when it is
+	// delivered.
+	want string
 }
 
 var demoEvents = []demoEvent{
-	{schemas.Activity, "a support ticket for a known contact", `{"account":"ACME Industries","type":"Support Ticket","source":"Freshdesk","contact":"john.doe@example.com","happened_at":"2019-03-06 10:00:00 +0530","additional_information_object":{"subject":"Printer on fire","priority":"high"}}`, nil},
-	{schemas.Activity, "an invoice with no reference or happened_at (the worker derives both)", `{"account":"Globex","type":"Invoice","source":"Billing","additional_information_object":{"amount":1234.50,"currency":"EUR"}}`, nil},
-	{schemas.Activity, "an activity missing its type", `{"account":"ACME Industries","source":"Zendesk"}`, nil},
-	{schemas.Activity, "a misspelt field (happend_at)", `{"account":"ACME Industries","type":"Call","source":"Aircall","happend_at":"2024-01-02"}`, nil},
-	{schemas.Activity, "an impossible date", `{"account":"ACME Industries","type":"Call","source":"Aircall","happened_at":"2019-02-30"}`, nil},
-	{schemas.Activity, "not JSON at all", `account=ACME&type=Call`, nil},
-	{schemas.Activity, "a contact the API does not know (retried for CG_CONTACT_WAIT, then dead-lettered)", `{"account":"Initech","type":"Meeting","source":"Salesforce","contact":"nobody@example.com"}`, nil},
-	{schemas.Account, "an account", `{"Account Name":"ACME Industries","Industry":"Manufacturing","Employees":1200}`, nil},
-	{schemas.Account, "an account without its name", `{"Industry":"Retail"}`, nil},
-	{schemas.Contact, "a contact", `{"Email":"jane.roe@example.com","First Name":"Jane","Account Name":"ACME Industries"}`, nil},
-	{schemas.Contact, "a contact with a broken email", `{"Email":"jane.roe@","First Name":"Jane"}`, nil},
-	{schemas.Contact, "a contact for a mapping the API does not know (CG-Configuration header)", `{"Email":"joe@example.com"}`, map[string]string{queue.HeaderConfiguration: "no-such-mapping"}},
+	{schemas.Activity, "a support ticket for a known contact", `{"account":"ACME Industries","type":"Support Ticket","source":"Freshdesk","contact":"john.doe@example.com","happened_at":"2019-03-06 10:00:00 +0530","additional_information_object":{"subject":"Printer on fire","priority":"high"}}`, nil, ""},
+	{schemas.Activity, "an invoice with no reference or happened_at (the worker derives both)", `{"account":"Globex","type":"Invoice","source":"Billing","additional_information_object":{"amount":1234.50,"currency":"EUR"}}`, nil, ""},
+	{schemas.Activity, "an activity missing its type", `{"account":"ACME Industries","source":"Zendesk"}`, nil, "schema"},
+	{schemas.Activity, "a misspelt field (happend_at)", `{"account":"ACME Industries","type":"Call","source":"Aircall","happend_at":"2024-01-02"}`, nil, "schema"},
+	{schemas.Activity, "an impossible date", `{"account":"ACME Industries","type":"Call","source":"Aircall","happened_at":"2019-02-30"}`, nil, "schema"},
+	{schemas.Activity, "not JSON at all", `account=ACME&type=Call`, nil, "malformed"},
+	{schemas.Activity, "a contact the API does not know (retried for CG_CONTACT_WAIT, then dead-lettered)", `{"account":"Initech","type":"Meeting","source":"Salesforce","contact":"nobody@example.com"}`, nil, "api-422"},
+	{schemas.Account, "an account", `{"Account Name":"ACME Industries","Industry":"Manufacturing","Employees":1200}`, nil, ""},
+	{schemas.Account, "an account without its name", `{"Industry":"Retail"}`, nil, "schema"},
+	{schemas.Contact, "a contact", `{"Email":"jane.roe@example.com","First Name":"Jane","Account Name":"ACME Industries"}`, nil, ""},
+	{schemas.Contact, "a contact with a broken email", `{"Email":"jane.roe@","First Name":"Jane"}`, nil, "schema"},
+	{schemas.Contact, "a contact for a mapping the API does not know (CG-Configuration header)", `{"Email":"joe@example.com"}`, map[string]string{queue.HeaderConfiguration: "no-such-mapping"}, "api-422"},
 }
 
 // demoNarrator publishes the demo events and prints what became of each.

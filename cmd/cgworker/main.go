@@ -113,24 +113,6 @@ func cli(ctx context.Context, args []string, e env) int {
 // errInvalidInput: the command reported invalid input itself; exit 1.
 var errInvalidInput = errors.New("invalid input")
 
-// newFlags returns a flag set whose errors are usage errors.
-func newFlags(name string, e env) *flag.FlagSet {
-	fs := flag.NewFlagSet("cgworker "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
-}
-
-// parse parses args, turning flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{err.Error()}
-	}
-	return nil
-}
-
 func versionCmd(_ context.Context, args []string, e env) error {
 	fs := newFlags("version", e)
 	if err := parse(fs, args); err != nil {

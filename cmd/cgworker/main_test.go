@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/natstest"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while a command writes.
@@ -203,18 +206,15 @@ func TestRunEndToEnd(t *testing.T) {
 
 	// Five activities, each its own message and so its own derived
 	// reference; the account body on the activity subject is a dead letter.
-	deadline := time.Now().Add(20 * time.Second)
-	for emu.ActivityCount() < 5 {
+	proctest.WaitFor(t, 20*time.Second, 20*time.Millisecond, "5 activities delivered", func() (bool, string) {
 		select {
 		case out = <-done:
 			t.Fatalf("run ended early: exit %d\n%s", out.code, out.stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d activities delivered, want 5", emu.ActivityCount())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		n := emu.ActivityCount()
+		return n >= 5, fmt.Sprintf("%d delivered", n)
+	})
 	cancel()
 	select {
 	case out = <-done:
@@ -297,17 +297,14 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	}()
 
 	var addr string
-	deadline := time.Now().Add(15 * time.Second)
-	for addr == "" {
-		if m := boundAddr.FindStringSubmatch(inv.stderr.String()); m != nil {
-			addr = m[1]
-			break
+	proctest.WaitFor(t, 15*time.Second, 10*time.Millisecond, "the bound address logged", func() (bool, string) {
+		m := boundAddr.FindStringSubmatch(inv.stderr.String())
+		if m == nil {
+			return false, inv.stderr.String()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bound address never logged:\n%s", inv.stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		addr = m[1]
+		return true, ""
+	})
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -321,22 +318,18 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz %d", code)
 	}
-	for time.Now().Before(deadline) {
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if code, body := get("/readyz"); code != 200 {
-		t.Errorf("/readyz %d %s", code, body)
-	}
+	proctest.WaitFor(t, 15*time.Second, 20*time.Millisecond, "/readyz 200", func() (bool, string) {
+		code, body := get("/readyz")
+		return code == 200, fmt.Sprintf("%d %s", code, body)
+	})
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "cgworker_in_flight") || !strings.Contains(body, "cgworker_consumer_pending") {
 		t.Errorf("/metrics %d, missing the worker metrics:\n%.2000s", code, body)
 	}
 }
 
-// TestDevDemo runs what a newcomer runs first: every sample event settles as
-// the demo says, and Ctrl-C stops it cleanly.
+// TestDevDemo runs what a newcomer runs first: every sample event settles
+// as the demo's own table says, the commands the banner prints run as
+// printed, and Ctrl-C stops it cleanly.
 func TestDevDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -347,30 +340,44 @@ func TestDevDemo(t *testing.T) {
 		done <- cli(ctx, []string{"dev", "--demo", "--store", t.TempDir()}, env{stdin: strings.NewReader(""), stdout: inv.stdout, stderr: inv.stderr,
 			lookupEnv: func(string) (string, bool) { return "", false }})
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(inv.stdout.String(), "sample events settled") {
+	proctest.WaitFor(t, 60*time.Second, 20*time.Millisecond, "the demo to settle", func() (bool, string) {
 		select {
 		case code := <-done:
 			t.Fatalf("dev ended early: exit %d\n%s\n%s", code, inv.stdout, inv.stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not settle:\n%s\n%s", inv.stdout, inv.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Contains(inv.stdout.String(), "sample events settled"), inv.stdout.String()
+	})
 	out := inv.stdout.String()
-	if got := strings.Count(out, "  delivered "); got != 4 {
-		t.Errorf("%d delivered, want 4:\n%s", got, out)
+	delivered, deadLettered := 0, 0
+	byErrorKind := map[string]int{}
+	for _, ev := range demoEvents {
+		if ev.want == "" {
+			delivered++
+		} else {
+			deadLettered++
+			byErrorKind[ev.want]++
+		}
 	}
-	if got := strings.Count(out, "  dead-lettered "); got != 8 {
-		t.Errorf("%d dead-lettered, want 8:\n%s", got, out)
+	if got := strings.Count(out, "  delivered "); got != delivered {
+		t.Errorf("%d delivered, want %d:\n%s", got, delivered, out)
 	}
-	for _, want := range []string{"nats://127.0.0.1:", "emulator: http://127.0.0.1:", "[malformed]", "[schema]", "[api-422]"} {
+	if got := strings.Count(out, "  dead-lettered "); got != deadLettered {
+		t.Errorf("%d dead-lettered, want %d:\n%s", got, deadLettered, out)
+	}
+	for kind, n := range byErrorKind {
+		if got := strings.Count(out, "["+kind+"]"); got != n {
+			t.Errorf("%d dead-lettered as %s, want %d:\n%s", got, kind, n, out)
+		}
+	}
+	for _, want := range []string{"nats://127.0.0.1:", "emulator: http://127.0.0.1:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+
+	runBannerCommands(t, out, deadLettered)
+
 	cancel()
 	select {
 	case code := <-done:
@@ -379,5 +386,62 @@ func TestDevDemo(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop")
+	}
+}
+
+// runBannerCommands runs each command line the dev banner printed in out,
+// as printed (a "< FILE" redirection reads two sample activities), then
+// the README's dlq commands with their flags after the arguments.
+func runBannerCommands(t *testing.T, out string, deadLetters int) {
+	t.Helper()
+	events := `{"account":"ACME","type":"T","source":"S"}` + "\n" + `{"account":"Globex","type":"T","source":"S"}` + "\n"
+	var natsURL string
+	ran := 0
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), bannerCommand+" ")
+		if !ok {
+			continue
+		}
+		args := strings.Fields(rest)
+		stdin := ""
+		if i := slices.Index(args, "<"); i >= 0 {
+			args, stdin = args[:i], events
+		}
+		if i := slices.Index(args, "--nats-url"); i >= 0 && i+1 < len(args) {
+			natsURL = args[i+1]
+		}
+		inv := runCLI(context.Background(), nil, stdin, args...)
+		if inv.code != exitOK {
+			t.Errorf("%q: exit %d\n%s", line, inv.code, inv.stderr)
+		}
+		switch args[0] {
+		case "publish":
+			if inv.stdout.String() != "published 2\n" {
+				t.Errorf("%q printed %q, want published 2", line, inv.stdout)
+			}
+		case "dlq":
+			if inv.stdout.String() == "" {
+				t.Errorf("%q printed nothing; the demo left %d dead letters", line, deadLetters)
+			}
+		}
+		ran++
+	}
+	if ran < 2 || natsURL == "" {
+		t.Fatalf("found %d banner commands (NATS URL %q) in:\n%s", ran, natsURL, out)
+	}
+
+	list := runCLI(context.Background(), nil, "", "dlq", "list", "--kind", "activity", "--json", "--nats-url", natsURL)
+	if list.code != exitOK {
+		t.Fatalf("dlq list --kind activity --json: exit %d\n%s", list.code, list.stderr)
+	}
+	var first struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(list.stdout.String(), "\n", 2)[0]), &first); err != nil || first.Seq == 0 {
+		t.Fatalf("dlq list --json: %v: %q", err, list.stdout)
+	}
+	show := runCLI(context.Background(), nil, "", "dlq", "show", fmt.Sprint(first.Seq), "--nats-url", natsURL)
+	if show.code != exitOK || show.stdout.String() == "" {
+		t.Errorf("dlq show %d --nats-url URL: exit %d %q\n%s", first.Seq, show.code, show.stdout, show.stderr)
 	}
 }

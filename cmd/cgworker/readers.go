@@ -177,13 +177,14 @@ func (c *config) worker(log *slog.Logger) worker.Config {
 }
 
 // connectJS connects to NATS for a one-shot command and returns its
-// JetStream context and the function that closes the connection.
-func connectJS(ctx context.Context, cfg queue.ConnConfig) (jetstream.JetStream, func(), error) {
+// JetStream context, made with opts, and the function that closes the
+// connection.
+func connectJS(ctx context.Context, cfg queue.ConnConfig, opts ...jetstream.JetStreamOpt) (jetstream.JetStream, func(), error) {
 	nc, err := queue.Connect(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, opts...)
 	if err != nil {
 		nc.Close()
 		return nil, nil, err

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
@@ -12,19 +16,24 @@ import (
 )
 
 // input opens the FILE argument of validate and publish: a path, "-" or
-// nothing for standard input.
-func input(args []string, e env) (io.Reader, func(), error) {
+// nothing for standard input. source names it in message ids: the file's
+// absolute path, or "stdin".
+func input(args []string, e env) (r io.Reader, source string, closeIn func(), err error) {
 	switch {
 	case len(args) == 0 || args[0] == "-":
-		return e.stdin, func() {}, nil
+		return e.stdin, "stdin", func() {}, nil
 	case len(args) > 1:
-		return nil, nil, usagef("one FILE at most, got %d", len(args))
+		return nil, "", nil, usagef("one FILE at most, got %d", len(args))
 	}
-	f, err := os.Open(args[0])
+	abs, err := filepath.Abs(args[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	return f, func() { _ = f.Close() }, nil
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return f, abs, func() { _ = f.Close() }, nil
 }
 
 // kindArg reads the KIND argument.
@@ -58,7 +67,7 @@ func validateCmd(_ context.Context, args []string, e env) error {
 	if c.err != nil {
 		return c.err
 	}
-	r, closeIn, err := input(rest, e)
+	r, _, closeIn, err := input(rest, e)
 	if err != nil {
 		return err
 	}
@@ -77,9 +86,11 @@ func validateCmd(_ context.Context, args []string, e env) error {
 func publishCmd(ctx context.Context, args []string, e env) error {
 	fs := newFlags("publish", e)
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: cgworker publish KIND [FILE|-]\n\nPublishes one JSON document or NDJSON lines to the KIND subject, with publish acknowledgement.")
+		fmt.Fprintln(e.stderr, "usage: cgworker publish KIND [FILE|-] [flags]\n\nPublishes one JSON document or NDJSON lines to the KIND subject, with publish acknowledgement\nand a message id per line, so running it again publishes nothing twice.")
 		fs.PrintDefaults()
 	}
+	timeout := fs.Duration("timeout", 10*time.Second, "most time one publish (and connecting) may take before the command gives up")
+	idPrefix := fs.String("id-prefix", "", "message ids PREFIX-LINE instead of ones derived from the input's name, line and content")
 	c := newConfig(fs, e.lookupEnv, concat(natsSettings, logSettings)...)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -88,28 +99,44 @@ func publishCmd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	if *timeout <= 0 {
+		return usagef("--timeout must be greater than 0, got %s", *timeout)
+	}
 	log := c.logger(e.stderr)
 	names := c.names()
 	nc := c.nats(log)
 	if c.err != nil {
 		return c.err
 	}
-	r, closeIn, err := input(rest, e)
+	r, source, closeIn, err := input(rest, e)
 	if err != nil {
 		return err
 	}
 	defer closeIn()
-	js, closeNATS, err := connectJS(ctx, nc)
+
+	// Connecting and making the streams are bounded like one publish;
+	// each publish then waits for its acknowledgement at most --timeout,
+	// so a server that goes away ends the command instead of hanging it.
+	setupCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	js, closeNATS, err := connectJS(setupCtx, nc, jetstream.WithPublishAsyncTimeout(*timeout))
 	if err != nil {
 		return err
 	}
 	defer closeNATS()
 	// Publishing before any worker ran must not fail for want of a stream.
-	if err := queue.EnsureStreams(ctx, js, queue.StreamConfig{Names: names, AckWait: queue.DefaultAckWait}); err != nil {
+	if err := queue.EnsureStreams(setupCtx, js, queue.StreamConfig{Names: names, AckWait: queue.DefaultAckWait}); err != nil {
 		return err
 	}
-	n, err := queue.PublishStream(ctx, js, names.EventSubject(kind), r, e.stderr)
-	fmt.Fprintf(e.stdout, "published %d\n", n)
+	in := queue.StreamInput{Subject: names.EventSubject(kind), Source: source, IDPrefix: *idPrefix, Progress: e.stderr}
+	counts, err := queue.PublishStream(ctx, js, in, r)
+	fmt.Fprintf(e.stdout, "published %d\n", counts.Published)
+	if counts.Duplicates > 0 {
+		fmt.Fprintf(e.stderr, "%d duplicates: already in the stream under the same message id, not published again\n", counts.Duplicates)
+	}
+	if counts.Failed > 0 {
+		fmt.Fprintf(e.stderr, "%d failed\n", counts.Failed)
+	}
 	return err
 }
 
