@@ -51,7 +51,7 @@ func wiredSync(t *testing.T, responses int, tp trace.TracerProvider, hooks Hooks
 	}
 	return w, New(client, w.js, w.kv, Config{
 		Names: w.names, PerPage: 20, With: testWith, MaxElapsed: 10 * time.Second,
-		Logger: testLogger(), Tracer: tp, Hooks: hooks, retryInitial: 5 * time.Millisecond,
+		Logger: testLogger(), TracerProvider: tp, Hooks: hooks, retryInitial: 5 * time.Millisecond,
 	})
 }
 
