@@ -59,7 +59,7 @@ type Config struct {
 	Logger *slog.Logger
 	// TracerProvider; nil means the OpenTelemetry global provider.
 	TracerProvider trace.TracerProvider
-	// MeterProvider records the sync's metrics (MetricHooks); nil means
+	// MeterProvider records the sync's metrics (cgworker.sync.*); nil means
 	// the OpenTelemetry global provider.
 	MeterProvider metric.MeterProvider
 	// Hooks are called on progress, after the metrics are recorded.
@@ -144,7 +144,7 @@ func New(client *cgapi.Client, js jetstream.JetStream, kv jetstream.KeyValue, cf
 	if cfg.MeterProvider == nil {
 		cfg.MeterProvider = otel.GetMeterProvider()
 	}
-	if hooks, err := MetricHooks(cfg.MeterProvider, cfg.Hooks); err != nil {
+	if hooks, err := metricHooks(cfg.MeterProvider, cfg.Hooks); err != nil {
 		// Only a provider that refuses these fixed instrument names gets
 		// here; the sync runs without its metrics rather than not at all.
 		cfg.Logger.Warn("sync metrics not recorded", "error", err)
