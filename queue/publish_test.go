@@ -2,10 +2,13 @@ package queue_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
@@ -105,4 +108,37 @@ func readSubject(t *testing.T, f fixture, subject string) []string {
 		out = append(out, string(m.Data))
 	}
 	return out
+}
+
+// TestPublishStreamWaitsAtMostTheTimeout: an acknowledgement that never
+// comes (something that is not a stream takes the publish and never
+// answers) ends the call after the publish timeout js was made with,
+// naming the line, with nothing counted as published.
+func TestPublishStreamWaitsAtMostTheTimeout(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	sub, err := f.nc.Subscribe("silent", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := f.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(f.nc, jetstream.WithPublishAsyncTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, err := queue.PublishStream(f.ctx, js, queue.StreamInput{Subject: "silent", Source: "stdin"}, strings.NewReader("1\n2\n"))
+	if !errors.Is(err, jetstream.ErrAsyncPublishTimeout) || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("err = %v, want the publish timeout naming line 1", err)
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("took %s with a 200ms publish timeout", elapsed)
+	}
+	// Line 2 is sent before line 1 times out unless the machine stalls.
+	if c.Published != 0 || c.Failed < 1 {
+		t.Errorf("counts %+v, want the publishes sent counted as failed", c)
+	}
 }

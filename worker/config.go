@@ -9,9 +9,25 @@ import (
 
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker/responses"
 )
 
-// Config configures a Worker. Zero durations take the contract's defaults.
+// Defaults of the Config fields left zero. They are also the defaults of
+// the settings (README, "Configuration"): cmd/cgworker's settings table
+// shows these values rather than repeating them.
+const (
+	DefaultConcurrency     = 64
+	DefaultRetryMaxElapsed = responses.DefaultMaxElapsed // one budget for the worker and the sync
+	DefaultContactWait     = 2 * time.Minute
+	DefaultShutdownTimeout = 25 * time.Second
+	// The ack wait's default is queue.DefaultAckWait: the streams and
+	// consumers are made there.
+)
+
+// Config configures a Worker. Zero values take the defaults above. The
+// sync's responses.Config follows the same conventions: a nil Logger
+// discards, a nil TracerProvider or MeterProvider is the OpenTelemetry
+// global.
 type Config struct {
 	Names queue.Names
 
@@ -27,6 +43,10 @@ type Config struct {
 	RetryMaxElapsed time.Duration // CG_RETRY_MAX_ELAPSED
 	ContactWait     time.Duration // CG_CONTACT_WAIT
 	ShutdownTimeout time.Duration // CG_SHUTDOWN_TIMEOUT
+
+	// RateLimit is the most API calls per second of this replica
+	// (CG_RATE_LIMIT); 0 means no fixed limit.
+	RateLimit float64
 
 	// RetryInitialInterval and RetryMaxInterval shape the exponential
 	// backoff between attempts (defaults 500ms and 30s).
@@ -44,7 +64,7 @@ type Config struct {
 	// their ack wait never runs out. Default: Concurrency/4, at least 1.
 	Lookahead int
 
-	Logger         *slog.Logger
+	Logger         *slog.Logger         // nil: discard
 	TracerProvider trace.TracerProvider // nil: the otel global
 	MeterProvider  metric.MeterProvider // nil: the otel global
 	Health         *Health              // nil: readiness not reported
@@ -62,19 +82,19 @@ func (c Config) withDefaults() Config {
 		c.Kinds = []schemas.Kind{schemas.Activity}
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 64
+		c.Concurrency = DefaultConcurrency
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = queue.DefaultAckWait
 	}
 	if c.RetryMaxElapsed <= 0 {
-		c.RetryMaxElapsed = 5 * time.Minute
+		c.RetryMaxElapsed = DefaultRetryMaxElapsed
 	}
 	if c.ContactWait <= 0 {
-		c.ContactWait = 2 * time.Minute
+		c.ContactWait = DefaultContactWait
 	}
 	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 25 * time.Second
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.RetryInitialInterval <= 0 {
 		c.RetryInitialInterval = 500 * time.Millisecond

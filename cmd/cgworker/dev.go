@@ -93,7 +93,7 @@ func devCmd(ctx context.Context, args []string, e env) error {
 	rc.worker = c.worker(log)
 	rc.sync = c.sync(log, names)
 	rc.validator = c.validator()
-	rc.httpAddr = c.addr("CG_HTTP_ADDR")
+	rc.httpAddr = c.str("CG_HTTP_ADDR")
 	if c.err != nil {
 		return c.err
 	}

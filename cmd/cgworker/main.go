@@ -54,7 +54,7 @@ func commands() []command {
 		{"dev", "run everything on this machine: embedded NATS, the API emulator and the worker", devCmd},
 		{"emulator", "run the CustomerGauge API emulator alone", emulatorCmd},
 		{"validate", "validate JSON or NDJSON events: validate KIND [FILE|-]", validateCmd},
-		{"publish", "publish JSON or NDJSON events: publish KIND [FILE|-]", publishCmd},
+		{"publish", "publish JSON or NDJSON events, safe to re-run: publish KIND [FILE|-] [--timeout 10s] [--id-prefix P]", publishCmd},
 		{"sync", "responses sync: sync --once | --status | --reset-cursor --yes", syncCmd},
 		{"dlq", "dead letters: dlq list|show|replay|purge", dlqCmd},
 		{"version", "print version, commit and Go version", versionCmd},
@@ -66,7 +66,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.usage)
 	}
-	fmt.Fprintln(w, "\n'cgworker COMMAND -h' lists the flags of a command; every setting is also an environment variable (see README.md).")
+	fmt.Fprintln(w, "\nFlags may come before or after a command's arguments. 'cgworker COMMAND -h' lists the flags of a command;\nevery setting is also an environment variable (see README.md).")
 }
 
 // usageError is a wrong command line: exit 2.

@@ -88,6 +88,8 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"no region nor URLs", map[string]string{"CG_REGION": ""}, nil, "CG_REGION"},
 		{"bad URL", map[string]string{"CG_API_URL": "ftp//nope"}, nil, "CG_API_URL"},
 		{"concurrency", map[string]string{"CG_CONCURRENCY": "many"}, nil, "CG_CONCURRENCY"},
+		{"rate limit", map[string]string{"CG_RATE_LIMIT": "-1"}, nil, "CG_RATE_LIMIT (--rate-limit): want a whole number from 0"},
+		{"rate limit flag after a bad one", nil, []string{"--rate-limit", "fast"}, "CG_RATE_LIMIT"},
 		{"page size", map[string]string{"CG_SYNC_PER_PAGE": "5000"}, nil, "CG_SYNC_PER_PAGE"},
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, nil, "LOG_LEVEL"},
 		{"broken schema", map[string]string{"CG_SCHEMAS_DIR": dir}, nil, "contact.json"},

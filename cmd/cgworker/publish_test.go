@@ -119,8 +119,19 @@ func TestPublishEndsWhenTheServerGoesAway(t *testing.T) {
 		t.Fatal("publish still waiting 15s after the server went away, with --timeout 1s")
 	}
 	t.Logf("ended %s after the server went away: %s", time.Since(start), inv.stderr)
-	if inv.stdout.String() != "published 1\n" || !strings.Contains(inv.stderr.String(), "line 2") || !strings.Contains(inv.stderr.String(), "1 failed") {
-		t.Errorf("stdout %q, stderr %q; want the stored line counted and line 2 named as failed", inv.stdout, inv.stderr)
+	// Line 1 was stored; its acknowledgement is almost always read before
+	// the server goes.
+	switch stdout, stderr := inv.stdout.String(), inv.stderr.String(); {
+	case stdout == "published 1\n":
+		if !strings.Contains(stderr, "line 2") || !strings.Contains(stderr, "1 failed") {
+			t.Errorf("stderr %q; want line 2 named and counted as failed", stderr)
+		}
+	case stdout == "published 0\n":
+		if !strings.Contains(stderr, "line 1") || !strings.Contains(stderr, " failed") {
+			t.Errorf("stderr %q; want line 1 named and counted as failed", stderr)
+		}
+	default:
+		t.Errorf("stdout %q, stderr %q", stdout, stderr)
 	}
 
 	// Nobody listening at all.

@@ -18,29 +18,9 @@ import (
 	"github.com/cgworker/cgworker/worker/telemetry"
 )
 
-// Groups of settings, by what a command needs.
-var (
-	natsSettings = []string{"NATS_URL", "NATS_CREDS", "NATS_NKEY", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN",
-		"NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY", "CG_SUBJECT_PREFIX"}
-	apiSettings = []string{"CG_REGION", "CG_CLIENT_ID", "CG_CLIENT_SECRET", "CG_CLIENT_SECRET_FILE",
-		"CG_AUTH_URL", "CG_IMPORTS_URL", "CG_API_URL", "CG_HTTP_TIMEOUT"}
-	workerSettings = []string{"CG_ACCOUNT_CONFIGURATION", "CG_CONTACT_CONFIGURATION", "CG_CONCURRENCY",
-		"CG_ACK_WAIT", "CG_RETRY_MAX_ELAPSED", "CG_CONTACT_WAIT", "CG_SHUTDOWN_TIMEOUT", "CG_SCHEMAS_DIR"}
-	syncSettings = []string{"CG_SYNC_INTERVAL", "CG_SYNC_WITH", "CG_SYNC_PER_PAGE", "CG_SYNC_FILTER"}
-	logSettings  = []string{"LOG_LEVEL", "LOG_FORMAT"}
-)
-
-func concat(groups ...[]string) []string {
-	var out []string
-	for _, g := range groups {
-		out = append(out, g...)
-	}
-	return out
-}
-
 func (c *config) logger(w io.Writer) *slog.Logger {
 	var level slog.Level
-	switch c.oneOf("LOG_LEVEL", "debug", "info", "warn", "error") {
+	switch c.str("LOG_LEVEL") {
 	case "debug":
 		level = slog.LevelDebug
 	case "warn":
@@ -50,7 +30,7 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
-	if c.oneOf("LOG_FORMAT", "json", "text") == "text" {
+	if c.str("LOG_FORMAT") == "text" {
 		h = slog.NewTextHandler(w, opts)
 	} else {
 		h = slog.NewJSONHandler(w, opts)
@@ -59,32 +39,21 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 }
 
 func (c *config) names() queue.Names {
-	p := c.str("CG_SUBJECT_PREFIX")
-	if p == "" || strings.ContainsAny(p, ".*> \t") {
-		c.fail("CG_SUBJECT_PREFIX", "want one subject token such as cg, got %q", p)
-	}
-	return queue.NewNames(p)
+	return queue.NewNames(c.str("CG_SUBJECT_PREFIX"))
 }
 
 func (c *config) nats(log *slog.Logger) queue.ConnConfig {
-	url := c.required("NATS_URL")
-	for _, u := range strings.Split(url, ",") {
-		u = strings.TrimSpace(u)
-		if !strings.Contains(u, "://") && !strings.Contains(u, ":") {
-			c.fail("NATS_URL", "want URLs such as nats://host:4222, got %q", u)
-		}
-	}
 	cc := queue.ConnConfig{
-		URL:      url,
+		URL:      c.str("NATS_URL"),
 		Name:     "cgworker",
-		Creds:    c.file("NATS_CREDS"),
-		NKey:     c.file("NATS_NKEY"),
+		Creds:    c.str("NATS_CREDS"),
+		NKey:     c.str("NATS_NKEY"),
 		User:     c.str("NATS_USER"),
-		Password: c.raw("NATS_PASSWORD"),
-		Token:    c.raw("NATS_TOKEN"),
-		TLSCA:    c.file("NATS_TLS_CA"),
-		TLSCert:  c.file("NATS_TLS_CERT"),
-		TLSKey:   c.file("NATS_TLS_KEY"),
+		Password: c.str("NATS_PASSWORD"),
+		Token:    c.str("NATS_TOKEN"),
+		TLSCA:    c.str("NATS_TLS_CA"),
+		TLSCert:  c.str("NATS_TLS_CERT"),
+		TLSKey:   c.str("NATS_TLS_KEY"),
 		Logger:   log,
 	}
 	if (cc.TLSCert == "") != (cc.TLSKey == "") {
@@ -104,7 +73,7 @@ func (c *config) api() cgapi.Config {
 		ImportsURL: c.str("CG_IMPORTS_URL"),
 		APIURL:     c.str("CG_API_URL"),
 		ClientID:   c.str("CG_CLIENT_ID"),
-		Timeout:    c.positiveDuration("CG_HTTP_TIMEOUT"),
+		Timeout:    c.duration("CG_HTTP_TIMEOUT"),
 		UserAgent:  userAgent(),
 	}
 	if region := c.str("CG_REGION"); region != "" {
@@ -118,7 +87,7 @@ func (c *config) api() cgapi.Config {
 	} else if cfg.AuthURL == "" || cfg.ImportsURL == "" || cfg.APIURL == "" {
 		c.fail("CG_REGION", "required unless CG_AUTH_URL, CG_IMPORTS_URL and CG_API_URL are all set")
 	}
-	secret := c.raw("CG_CLIENT_SECRET")
+	secret := c.str("CG_CLIENT_SECRET")
 	if file := c.str("CG_CLIENT_SECRET_FILE"); file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -155,11 +124,12 @@ func (c *config) worker(log *slog.Logger) worker.Config {
 		Names:                c.names(),
 		AccountConfiguration: c.str("CG_ACCOUNT_CONFIGURATION"),
 		ContactConfiguration: c.str("CG_CONTACT_CONFIGURATION"),
-		Concurrency:          c.intRange("CG_CONCURRENCY", 1, 100000),
-		AckWait:              c.positiveDuration("CG_ACK_WAIT"),
-		RetryMaxElapsed:      c.positiveDuration("CG_RETRY_MAX_ELAPSED"),
-		ContactWait:          c.positiveDuration("CG_CONTACT_WAIT"),
-		ShutdownTimeout:      c.positiveDuration("CG_SHUTDOWN_TIMEOUT"),
+		Concurrency:          c.integer("CG_CONCURRENCY"),
+		RateLimit:            float64(c.integer("CG_RATE_LIMIT")),
+		AckWait:              c.duration("CG_ACK_WAIT"),
+		RetryMaxElapsed:      c.duration("CG_RETRY_MAX_ELAPSED"),
+		ContactWait:          c.duration("CG_CONTACT_WAIT"),
+		ShutdownTimeout:      c.duration("CG_SHUTDOWN_TIMEOUT"),
 		Logger:               log,
 	}
 	cfg.Kinds = []schemas.Kind{schemas.Activity}

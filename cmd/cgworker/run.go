@@ -39,17 +39,16 @@ type runConfig struct {
 	ready func(httpAddr string)
 }
 
-var runSettings = concat(natsSettings, apiSettings, workerSettings, syncSettings, logSettings,
-	[]string{"CG_HTTP_ADDR", "CG_CONSUME", "CG_SYNC"})
+var runSettings = concat(natsSettings, apiSettings, workerSettings, syncSettings, logSettings, settingsIn(runGroup))
 
 func (c *config) sync(log *slog.Logger, names queue.Names) responses.Config {
 	return responses.Config{
 		Names:      names,
 		Interval:   c.duration("CG_SYNC_INTERVAL"),
-		PerPage:    c.intRange("CG_SYNC_PER_PAGE", 1, 1000),
+		PerPage:    c.integer("CG_SYNC_PER_PAGE"),
 		With:       c.list("CG_SYNC_WITH"),
 		Filter:     c.str("CG_SYNC_FILTER"),
-		MaxElapsed: c.positiveDuration("CG_RETRY_MAX_ELAPSED"),
+		MaxElapsed: c.duration("CG_RETRY_MAX_ELAPSED"),
 		Logger:     log,
 	}
 }
@@ -67,7 +66,7 @@ func runCmd(ctx context.Context, args []string, e env) error {
 	rc.worker = c.worker(log)
 	rc.sync = c.sync(log, rc.worker.Names)
 	rc.validator = c.validator()
-	rc.httpAddr = c.addr("CG_HTTP_ADDR")
+	rc.httpAddr = c.str("CG_HTTP_ADDR")
 	if c.err != nil {
 		return c.err
 	}
@@ -175,10 +174,8 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		}
 		health.SetSyncBound(true)
 		scfg := rc.sync
-		scfg.Tracer = tel.TracerProvider
-		if scfg.Hooks, err = responses.MetricHooks(tel.MeterProvider, scfg.Hooks); err != nil {
-			return err
-		}
+		scfg.TracerProvider = tel.TracerProvider
+		scfg.MeterProvider = tel.MeterProvider
 		s := responses.New(client, js, kv, scfg)
 		wg.Add(1)
 		go func() {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel"
-
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/worker/responses"
@@ -101,7 +99,6 @@ func syncCmd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return &settingError{msg: err.Error()}
 	}
-	scfg.Tracer = otel.GetTracerProvider()
 	res, err := responses.New(client, js, kv, scfg).Once(ctx)
 	fmt.Fprintf(e.stdout, "pages %d, fetched %d, published %d, skipped %d, cursor %q\n",
 		res.Pages, res.Fetched, res.Published, res.Skipped, res.Cursor)

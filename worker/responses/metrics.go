@@ -9,11 +9,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// MetricHooks returns hooks that record the sync's progress as
+// metricHooks returns hooks that record the sync's progress as
 // OpenTelemetry metrics: responses published and skipped, failed passes,
 // the stored cursor and the time of the last successful pass. Hooks already
 // set in next are called too.
-func MetricHooks(mp metric.MeterProvider, next Hooks) (Hooks, error) {
+func metricHooks(mp metric.MeterProvider, next Hooks) (Hooks, error) {
 	m := mp.Meter("github.com/cgworker/cgworker/worker/responses")
 	published, err := m.Int64Counter("cgworker.sync.responses.published",
 		metric.WithDescription("Survey responses published to the responses subject."))

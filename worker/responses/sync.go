@@ -17,20 +17,25 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/queue"
 )
 
-// Defaults of the Config fields left zero.
+// Defaults of the Config fields left zero, and of CG_SYNC_INTERVAL (whose
+// zero disables the sync).
 const (
+	DefaultInterval   = time.Hour
 	DefaultPerPage    = 1000
 	DefaultLeaseTTL   = 30 * time.Second
 	DefaultMaxElapsed = 5 * time.Minute
 )
 
-// Config configures a Sync.
+// Config configures a Sync. It follows worker.Config's conventions: a nil
+// Logger discards, a nil TracerProvider or MeterProvider is the
+// OpenTelemetry global.
 type Config struct {
 	Names queue.Names
 	// Interval between polls (CG_SYNC_INTERVAL); 0 disables Run.
@@ -50,11 +55,14 @@ type Config struct {
 	// MaxElapsed is the retry budget of one API page request or one
 	// publish (CG_RETRY_MAX_ELAPSED); 0 means DefaultMaxElapsed.
 	MaxElapsed time.Duration
-	// Logger; nil means slog.Default().
+	// Logger; nil discards.
 	Logger *slog.Logger
-	// Tracer; nil means the OpenTelemetry global provider.
-	Tracer trace.TracerProvider
-	// Hooks report progress to metrics.
+	// TracerProvider; nil means the OpenTelemetry global provider.
+	TracerProvider trace.TracerProvider
+	// MeterProvider records the sync's metrics (cgworker.sync.*); nil means
+	// the OpenTelemetry global provider.
+	MeterProvider metric.MeterProvider
+	// Hooks are called on progress, after the metrics are recorded.
 	Hooks Hooks
 
 	// retryInitial is the first backoff interval; tests shorten it.
@@ -128,10 +136,20 @@ func New(client *cgapi.Client, js jetstream.JetStream, kv jetstream.KeyValue, cf
 		cfg.Replica = replicaID()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Tracer == nil {
-		cfg.Tracer = otel.GetTracerProvider()
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = otel.GetTracerProvider()
+	}
+	if cfg.MeterProvider == nil {
+		cfg.MeterProvider = otel.GetMeterProvider()
+	}
+	if hooks, err := metricHooks(cfg.MeterProvider, cfg.Hooks); err != nil {
+		// Only a provider that refuses these fixed instrument names gets
+		// here; the sync runs without its metrics rather than not at all.
+		cfg.Logger.Warn("sync metrics not recorded", "error", err)
+	} else {
+		cfg.Hooks = hooks
 	}
 	return &Sync{
 		client: client,
@@ -139,7 +157,7 @@ func New(client *cgapi.Client, js jetstream.JetStream, kv jetstream.KeyValue, cf
 		kv:     kv,
 		cfg:    cfg,
 		log:    cfg.Logger.With("component", "responses-sync"),
-		tracer: cfg.Tracer.Tracer("github.com/cgworker/cgworker/worker/responses"),
+		tracer: cfg.TracerProvider.Tracer("github.com/cgworker/cgworker/worker/responses"),
 	}
 }
 

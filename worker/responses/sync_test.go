@@ -243,7 +243,7 @@ func TestSpansAndTraceContext(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	if _, err := w.newSync(Config{PerPage: 20, Tracer: tp}).Once(ctx); err != nil {
+	if _, err := w.newSync(Config{PerPage: 20, TracerProvider: tp}).Once(ctx); err != nil {
 		t.Fatal(err)
 	}
 	pages := map[string]bool{} // trace-id/span-id of each responses.page

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	promexporter "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -31,7 +32,7 @@ import (
 // wiredSync is a Sync whose API client is traced and whose hooks record
 // metrics as `cgworker run` wires them, on an emulator that keeps its
 // request log.
-func wiredSync(t *testing.T, responses int, tp trace.TracerProvider, hooks Hooks) (*world, *Sync) {
+func wiredSync(t *testing.T, responses int, tp trace.TracerProvider, mp metric.MeterProvider) (*world, *Sync) {
 	t.Helper()
 	w := &world{
 		t:     t,
@@ -51,7 +52,7 @@ func wiredSync(t *testing.T, responses int, tp trace.TracerProvider, hooks Hooks
 	}
 	return w, New(client, w.js, w.kv, Config{
 		Names: w.names, PerPage: 20, With: testWith, MaxElapsed: 10 * time.Second,
-		Logger: testLogger(), Tracer: tp, Hooks: hooks, retryInitial: 5 * time.Millisecond,
+		Logger: testLogger(), TracerProvider: tp, MeterProvider: mp, retryInitial: 5 * time.Millisecond,
 	})
 }
 
@@ -74,7 +75,7 @@ func TestSyncTraceReachesAPIAndResponses(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	w, s := wiredSync(t, 50, tp, Hooks{})
+	w, s := wiredSync(t, 50, tp, nil)
 	if _, err := s.Once(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,8 @@ func TestSyncTraceReachesAPIAndResponses(t *testing.T) {
 	}
 }
 
-// MetricHooks over Prometheus text: responses published, the stored
+// The sync's metrics, recorded through Config.MeterProvider, over
+// Prometheus text: responses published, the stored
 // cursor, the time of the last successful pass.
 func TestSyncMetricsOverHTTP(t *testing.T) {
 	t.Parallel()
@@ -155,11 +157,7 @@ func TestSyncMetricsOverHTTP(t *testing.T) {
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
-	hooks, err := MetricHooks(mp, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s := wiredSync(t, 50, nil, hooks)
+	_, s := wiredSync(t, 50, nil, mp)
 	before := time.Now().Unix()
 	if _, err := s.Once(testContext(t)); err != nil {
 		t.Fatal(err)
