@@ -60,11 +60,16 @@ func TestHeadersLost(t *testing.T) {
 	}
 	want := map[uint64]bool{plain.Sequence: false, good: false, folded: true}
 	n := 0
+	var foldedMsg jetstream.Msg
+	var foldedMeta *jetstream.MsgMetadata
 	for m := range batch.Messages() {
 		n++
 		meta, err := m.Metadata()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if meta.Sequence.Stream == folded {
+			foldedMsg, foldedMeta = m, meta
 		}
 		if meta.Sequence.Stream == folded && m.Headers() != nil {
 			t.Errorf("nats.go decoded the folded headers (%v): the case this guards against is gone", m.Headers())
@@ -87,5 +92,26 @@ func TestHeadersLost(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("nats.go reported nothing to the async error handler")
+	}
+
+	if foldedMsg == nil {
+		t.Fatal("folded message not fetched")
+	}
+
+	// The stored copy cannot be read (no JetStream behind that domain):
+	// an error, never a guess.
+	elsewhere, err := jetstream.NewWithDomain(nc, "nowhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost, err := queue.HeadersLost(ctx, elsewhere, foldedMsg, foldedMeta); err == nil {
+		t.Errorf("stored copy unreadable: HeadersLost = %v, nil; want an error", lost)
+	}
+	// Gone from the stream: nothing to compare with, not lost.
+	if err := s.DeleteMsg(ctx, folded); err != nil {
+		t.Fatal(err)
+	}
+	if lost, err := queue.HeadersLost(ctx, js, foldedMsg, foldedMeta); lost || err != nil {
+		t.Errorf("deleted: HeadersLost = %v, %v; want false, nil", lost, err)
 	}
 }

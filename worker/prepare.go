@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +24,9 @@ type request struct {
 	// carry them so a replay keeps them).
 	reference  string
 	happenedAt string
+	// unchecked: whether the headers survived decoding could not be told
+	// (the stored copy could not be read); the message is tried later.
+	unchecked error
 }
 
 // header reads a header whatever the case its producer gave it.
@@ -32,6 +37,12 @@ func header(h nats.Header, key string) string { return queue.HeaderCarrier(h).Ge
 // request still carries the activity's identity fields for the dead letter.
 func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.MsgMetadata) (request, *schemas.Error) {
 	req := request{kind: kind}
+	if lost, err := w.headersLost(m, meta); err != nil {
+		req.unchecked = err
+		return req, nil
+	} else if lost {
+		return req, headersLostError()
+	}
 	body := m.Data()
 	h := m.Headers()
 	var invalid *schemas.Error
@@ -97,6 +108,32 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 		}
 	}
 	return req, nil
+}
+
+// headersCheckTimeout bounds the look at a message's stored copy.
+const headersCheckTimeout = 5 * time.Second
+
+// headersLost reports whether m lost its headers to a header section
+// nats.go could not decode (queue.HeadersLost).
+func (w *Worker) headersLost(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+	if m.Headers() != nil { // nearly every message: no context to make
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), headersCheckTimeout)
+	defer cancel()
+	return queue.HeadersLost(ctx, w.js, m, meta)
+}
+
+// headersLostError is the failure of a message whose headers could not be
+// decoded: it is malformed (README, "Outcomes"), since processing it
+// without them would drop its CG-Reference, CG-Configuration or
+// Nats-Msg-Id unseen.
+func headersLostError() *schemas.Error {
+	return &schemas.Error{
+		Kind:    schemas.Malformed,
+		Summary: "malformed: the message headers could not be read",
+		Fields:  map[string][]string{"headers": {"The message headers could not be read."}},
+	}
 }
 
 // asSchemaError returns err as *schemas.Error, wrapping anything else as a
