@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,8 +45,8 @@ const (
 // Until the connection's last error changes (a reconnect, another error),
 // every message without headers pays that look.
 //
-// An error means the stored copy could not be read; the caller should try
-// again later rather than guess.
+// An error means the stored copy could not be read within ctx, or within
+// storedHeaderTimeout; the caller should try again later rather than guess.
 func HeadersLost(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 	if m.Headers() != nil {
 		return false, nil
@@ -64,10 +65,15 @@ func HeadersLost(ctx context.Context, js jetstream.JetStream, m jetstream.Msg, m
 	return err != nil, nil
 }
 
+// storedHeaderTimeout bounds the look at a stored copy.
+const storedHeaderTimeout = 5 * time.Second
+
 // storedHeader reads the raw header section of a stored message through
 // the stream's message-get API. jetstream's GetMsg decodes the headers
 // itself, and fails on exactly the messages this is asked about.
 func storedHeader(ctx context.Context, js jetstream.JetStream, stream string, seq uint64) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, storedHeaderTimeout)
+	defer cancel()
 	req, err := json.Marshal(struct {
 		Seq uint64 `json:"seq"`
 	}{seq})

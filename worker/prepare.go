@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,7 +36,7 @@ func header(h nats.Header, key string) string { return queue.HeaderCarrier(h).Ge
 // request still carries the activity's identity fields for the dead letter.
 func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.MsgMetadata) (request, *schemas.Error) {
 	req := request{kind: kind}
-	if lost, err := w.headersLost(m, meta); err != nil {
+	if lost, err := queue.HeadersLost(context.Background(), w.js, m, meta); err != nil {
 		req.unchecked = err
 		return req, nil
 	} else if lost {
@@ -108,20 +107,6 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 		}
 	}
 	return req, nil
-}
-
-// headersCheckTimeout bounds the look at a message's stored copy.
-const headersCheckTimeout = 5 * time.Second
-
-// headersLost reports whether m lost its headers to a header section
-// nats.go could not decode (queue.HeadersLost).
-func (w *Worker) headersLost(m jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
-	if m.Headers() != nil { // nearly every message: no context to make
-		return false, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), headersCheckTimeout)
-	defer cancel()
-	return queue.HeadersLost(ctx, w.js, m, meta)
 }
 
 // headersLostError is the failure of a message whose headers could not be
