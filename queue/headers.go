@@ -39,8 +39,8 @@ const (
 //
 // The check is cheap for nearly every message: only one without headers,
 // on a connection whose last error is nats.ErrBadHeaderMsg (set before the
-// message is handed over, so it is never missed), costs a look at the
-// stored copy's raw header section. That look decides: a message stored
+// message is handed over; see DESIGN.md, "Hostile input", for the one
+// race), costs a look at the stored copy's raw header section. That look decides: a message stored
 // without headers is fine, one whose stored headers do not decode is lost.
 // Until the connection's last error changes (a reconnect, another error),
 // every message without headers pays that look.

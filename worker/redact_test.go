@@ -94,7 +94,7 @@ func (l *lockedBuffer) String() string {
 // TestEchoedCredentialsNeverLeaveTheWorker: an API that echoes the request
 // in a 422 puts neither the token nor the secret into the dead letter's
 // CG-Error and CG-Errors or the logs; a token endpoint that echoes its form
-// puts no secret into /readyz.
+// puts no secret into /readyz or the logs.
 func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 	t.Parallel()
 	t.Run("dead letter and logs", func(t *testing.T) {
@@ -130,8 +130,10 @@ func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 		t.Parallel()
 		w := setup(t, emulator.Options{})
 		health := worker.NewHealth(true, false)
+		logs := &lockedBuffer{}
 		cfg := testConfig()
 		cfg.Health = health
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		w.startWith(nil, leakyAPI(t, true), cfg)
 		w.publish(schemas.Activity, `{"account":"ACME","type":"Ticket","source":"Desk"}`, nil)
 		srv := httptest.NewServer(health.Handler(nil))
@@ -152,6 +154,9 @@ func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 		}
 		if !strings.Contains(body, "[redacted]") {
 			t.Errorf("/readyz shows no redaction; did the echo reach it? %s", body)
+		}
+		if l := leaked(logs.String()); len(l) > 0 {
+			t.Errorf("logs leak %v:\n%s", l, logs.String())
 		}
 	})
 }
