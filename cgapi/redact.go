@@ -24,8 +24,11 @@ type redactor struct {
 	// encoded (query or path form, either case of hex), JSON-escaped, or
 	// base64 (standard or URL alphabet, padded or not; alone, as the
 	// id:secret of HTTP Basic, or anywhere inside a longer base64 text).
-	// nil without a secret.
+	// nil without a secret, or with one too long for a pattern.
 	secret *regexp.Regexp
+	// long replaces the fixed forms of a secret too long for a pattern
+	// (see maxPatternSecret); nil otherwise.
+	long *strings.Replacer
 }
 
 // authorization is an Authorization (or Proxy-Authorization) value as a
@@ -48,9 +51,9 @@ func newRedactor(clientID, secret string) *redactor {
 	if secret == "" {
 		return &redactor{}
 	}
-	// Longer alternatives first: at one position, the first that matches
-	// wins, so a whole base64 form beats its inner part.
-	var alts []string
+	// Longer forms first: at one position, the first that matches wins,
+	// so a whole base64 form beats its inner part.
+	var forms []string
 	for _, plain := range []string{
 		clientID + ":" + secret,
 		url.QueryEscape(clientID) + ":" + url.QueryEscape(secret),
@@ -58,21 +61,39 @@ func newRedactor(clientID, secret string) *redactor {
 	} {
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
 			full := enc.EncodeToString([]byte(plain))
-			alts = append(alts, regexp.QuoteMeta(full), regexp.QuoteMeta(strings.TrimRight(full, "=")))
+			forms = append(forms, full, strings.TrimRight(full, "="))
 		}
 	}
 	// A base64 echo of the whole token request holds the secret as the
 	// form sent it.
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		for _, plain := range []string{secret, url.QueryEscape(secret)} {
-			for _, inner := range base64Inner(enc, plain) {
-				alts = append(alts, regexp.QuoteMeta(inner))
-			}
+			forms = append(forms, base64Inner(enc, plain)...)
 		}
+	}
+	if len(secret) > maxPatternSecret {
+		q, p := url.QueryEscape(secret), url.PathEscape(secret)
+		forms = append(forms, secret, q, strings.ToLower(q), p, strings.ToLower(p))
+		pairs := make([]string, 0, 2*len(forms))
+		for _, f := range forms {
+			pairs = append(pairs, f, redacted)
+		}
+		return &redactor{long: strings.NewReplacer(pairs...)}
+	}
+	alts := make([]string, 0, len(forms)+1)
+	for _, f := range forms {
+		alts = append(alts, regexp.QuoteMeta(f))
 	}
 	alts = append(alts, escapedText(secret))
 	return &redactor{secret: regexp.MustCompile(strings.Join(alts, "|"))}
 }
+
+// maxPatternSecret is the longest secret matched by a pattern, character
+// by character (escapedText): the pattern grows about 60 bytes a
+// character, and a secret of kilobytes (a key pasted by mistake) would
+// take seconds to compile and to run. Longer ones are replaced in their
+// fixed forms: raw, URL-encoded (upper or lower hex) and base64.
+const maxPatternSecret = 256
 
 // base64Inner returns, for each of the three byte alignments secret can
 // have inside a longer text, the base64 characters that depend on the
@@ -128,6 +149,9 @@ func escapedText(s string) string {
 func (r *redactor) redact(s string, tokens ...string) string {
 	if r.secret != nil {
 		s = r.secret.ReplaceAllLiteralString(s, redacted)
+	}
+	if r.long != nil {
+		s = r.long.Replace(s)
 	}
 	s = authorization.ReplaceAllString(s, "${1}"+redacted)
 	s = schemeCredential.ReplaceAllStringFunc(s, func(m string) string {
