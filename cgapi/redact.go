@@ -20,13 +20,21 @@ const redacted = "[redacted]"
 // secret or the access token. Every error built from server text passes
 // through redactError, the one place that cleans it.
 type redactor struct {
-	// secret matches the client secret as it may come back: raw, percent-
-	// encoded (query or path form, either case of hex), JSON-escaped, or
-	// base64 (standard or URL alphabet, padded or not; alone, as the
-	// id:secret of HTTP Basic, or anywhere inside a longer base64 text).
-	// nil without a secret.
-	secret *regexp.Regexp
+	// fixed replaces the client secret's fixed forms: raw, percent-encoded
+	// (query or path form, upper- or lower-case hex), and base64 (standard
+	// or URL alphabet, padded or not; alone, as the id:secret of HTTP
+	// Basic, or anywhere inside a longer base64 text). nil without a
+	// secret.
+	fixed *strings.Replacer
+	// escaped matches the secret with any of its characters escaped, as a
+	// URL (%XX, "+") or JSON (\uXXXX, \") may have it, in any mix. Only text
+	// holding one of escapeMarks can match, so other text is not scanned.
+	// nil without a secret or with one too long for a pattern.
+	escaped *regexp.Regexp
 }
+
+// escapeMarks start every escape that escaped matches.
+const escapeMarks = `%\+`
 
 // authorization is an Authorization (or Proxy-Authorization) value as a
 // header dump, JSON, Go's %v of http.Header or a form shows it: everything
@@ -48,9 +56,9 @@ func newRedactor(clientID, secret string) *redactor {
 	if secret == "" {
 		return &redactor{}
 	}
-	// Longer alternatives first: at one position, the first that matches
-	// wins, so a whole base64 form beats its inner part.
-	var alts []string
+	// Longer forms first: at one position, the first that matches wins,
+	// so a whole base64 form beats its inner part.
+	var forms []string
 	for _, plain := range []string{
 		clientID + ":" + secret,
 		url.QueryEscape(clientID) + ":" + url.QueryEscape(secret),
@@ -58,21 +66,54 @@ func newRedactor(clientID, secret string) *redactor {
 	} {
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
 			full := enc.EncodeToString([]byte(plain))
-			alts = append(alts, regexp.QuoteMeta(full), regexp.QuoteMeta(strings.TrimRight(full, "=")))
+			forms = append(forms, full, strings.TrimRight(full, "="))
 		}
 	}
 	// A base64 echo of the whole token request holds the secret as the
 	// form sent it.
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		for _, plain := range []string{secret, url.QueryEscape(secret)} {
-			for _, inner := range base64Inner(enc, plain) {
-				alts = append(alts, regexp.QuoteMeta(inner))
-			}
+			forms = append(forms, base64Inner(enc, plain)...)
 		}
 	}
-	alts = append(alts, escapedText(secret))
-	return &redactor{secret: regexp.MustCompile(strings.Join(alts, "|"))}
+	q, p := url.QueryEscape(secret), url.PathEscape(secret)
+	forms = append(forms, secret, q, lowerHex(q), p, lowerHex(p))
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, redacted)
+	}
+	r := &redactor{fixed: strings.NewReplacer(pairs...)}
+	if len(secret) <= maxPatternSecret {
+		r.escaped = regexp.MustCompile(escapedText(secret))
+	}
+	return r
 }
+
+// lowerHex writes the %XX escapes of s in lower case, as some encoders do.
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = lowerASCII(b[i+1]), lowerASCII(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// maxPatternSecret is the longest secret matched by a pattern, character
+// by character (escapedText): the pattern grows about 60 bytes a
+// character, and a secret of kilobytes (a key pasted by mistake) would
+// take seconds to compile and to run. Longer ones are replaced in their
+// fixed forms only.
+const maxPatternSecret = 256
 
 // base64Inner returns, for each of the three byte alignments secret can
 // have inside a longer text, the base64 characters that depend on the
@@ -126,8 +167,11 @@ func escapedText(s string) string {
 // Bearer or Basic credentials, and any of tokens (the access tokens in
 // use).
 func (r *redactor) redact(s string, tokens ...string) string {
-	if r.secret != nil {
-		s = r.secret.ReplaceAllLiteralString(s, redacted)
+	if r.fixed != nil {
+		s = r.fixed.Replace(s)
+	}
+	if r.escaped != nil && strings.ContainsAny(s, escapeMarks) {
+		s = r.escaped.ReplaceAllLiteralString(s, redacted)
 	}
 	s = authorization.ReplaceAllString(s, "${1}"+redacted)
 	s = schemeCredential.ReplaceAllStringFunc(s, func(m string) string {

@@ -205,3 +205,25 @@ func TestRedactionKeepsProse(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestLongSecretRedacted: a secret too long for the per-character pattern
+// is still redacted in its raw, URL-encoded and base64 forms, and the
+// client is built at once.
+func TestLongSecretRedacted(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("k/é+", 2000)
+	start := time.Now()
+	c, err := cgapi.New(cgapi.Config{AuthURL: "http://127.0.0.1:1/oauth2/token", ImportsURL: "http://127.0.0.1:1", APIURL: "http://127.0.0.1:1",
+		ClientID: "id", ClientSecret: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("client built in %v", d)
+	}
+	text := strings.Join([]string{long, url.QueryEscape(long), url.PathEscape(long), base64.StdEncoding.EncodeToString([]byte(long))}, " ")
+	got := cgapi.RedactForTest(c, text)
+	if strings.Contains(got, "k/é+k/é+") || strings.Contains(got, "k%2F") || strings.Contains(got, "k%2f") || strings.Count(got, "[redacted]") != 4 {
+		t.Errorf("long secret not redacted: %.200s", got)
+	}
+}

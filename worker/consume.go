@@ -320,6 +320,8 @@ func (w *Worker) handle(h *held) {
 	var o Outcome
 	if invalid != nil {
 		o = invalidOutcome(invalid)
+	} else if req.unchecked != nil {
+		o = Outcome{Action: Retry, Delay: w.cfg.RetryMaxInterval, Reason: "headers-unchecked", Err: req.unchecked}
 	} else {
 		if recording && req.reference != "" {
 			span.SetAttributes(attribute.String("cgworker.activity.reference", req.reference))

@@ -13,6 +13,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
+	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
 )
@@ -143,6 +144,36 @@ func TestReferenceHeaderHeldToTheBodyFieldLimit(t *testing.T) {
 	}
 	if n := w.emu.Calls(emulator.ActivitiesPath); n != 1 {
 		t.Errorf("the API was called %d times, want once (the valid one)", n)
+	}
+}
+
+// TestUndecodableHeadersAreDeadLettered: a folded header line makes
+// nats.go drop every header of a message; the worker dead-letters it as
+// malformed instead of processing it without its CG-Configuration, and
+// still delivers a message that simply has no headers.
+func TestUndecodableHeadersAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	r := w.start(nil, testConfig())
+	body := `{"Email":"joe@example.com"}`
+	folded := natstest.PublishRawHeader(t, w.ns.URL, w.names.EventSubject(schemas.Contact),
+		[]byte("NATS/1.0\r\nCG-Configuration: no-such-mapping\r\n folded\r\n\r\n"), []byte(body))
+	waitFor(t, 10*time.Second, "the folded one settled", func() bool { _, ok := r.final(folded); return ok })
+	plain := w.publish(schemas.Contact, body, nil)
+	waitFor(t, 10*time.Second, "the plain one settled", func() bool { _, ok := r.final(plain); return ok })
+
+	if s, _ := r.final(folded); s.Action != worker.DeadLetter || s.ErrorKind != "malformed" {
+		t.Errorf("folded headers: %v %q, want dead-lettered as malformed", s.Action, s.ErrorKind)
+	}
+	if s, _ := r.final(plain); s.Action != worker.Ack {
+		t.Errorf("no headers: %v (%s), want delivered", s.Action, s.Error)
+	}
+	dls := w.deadLetters()
+	if len(dls) != 1 || string(dls[0].Data) != body || !strings.Contains(dls[0].Header.Get("CG-Errors"), `"headers"`) {
+		t.Fatalf("dead letters: %d, want 1 with the body and CG-Errors on headers", len(dls))
+	}
+	if n := w.emu.Calls(emulator.RecordsPath); n != 1 {
+		t.Errorf("the API was called %d times, want once (the plain one)", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -22,6 +23,9 @@ type request struct {
 	// carry them so a replay keeps them).
 	reference  string
 	happenedAt string
+	// unchecked: whether the headers survived decoding could not be told
+	// (the stored copy could not be read); the message is tried later.
+	unchecked error
 }
 
 // header reads a header whatever the case its producer gave it.
@@ -32,6 +36,12 @@ func header(h nats.Header, key string) string { return queue.HeaderCarrier(h).Ge
 // request still carries the activity's identity fields for the dead letter.
 func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.MsgMetadata) (request, *schemas.Error) {
 	req := request{kind: kind}
+	if lost, err := queue.HeadersLost(context.Background(), w.js, m, meta); err != nil {
+		req.unchecked = err
+		return req, nil
+	} else if lost {
+		return req, headersLostError()
+	}
 	body := m.Data()
 	h := m.Headers()
 	var invalid *schemas.Error
@@ -97,6 +107,18 @@ func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.Msg
 		}
 	}
 	return req, nil
+}
+
+// headersLostError is the failure of a message whose headers could not be
+// decoded: it is malformed (README, "Outcomes"), since processing it
+// without them would drop its CG-Reference, CG-Configuration or
+// Nats-Msg-Id unseen.
+func headersLostError() *schemas.Error {
+	return &schemas.Error{
+		Kind:    schemas.Malformed,
+		Summary: "malformed: the message headers could not be read",
+		Fields:  map[string][]string{"headers": {"The message headers could not be read."}},
+	}
 }
 
 // asSchemaError returns err as *schemas.Error, wrapping anything else as a
