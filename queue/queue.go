@@ -500,3 +500,58 @@ func WrongLastSequence(err error) bool {
 		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
+
+// UnknownConsumerConfig is the durable consumer of the events on subjects
+// (sorted) of the events stream that are no kind's.
+func (c StreamConfig) UnknownConsumerConfig(subjects []string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        c.Names.UnknownConsumer(),
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.ackWait(),
+		MaxDeliver:     -1,
+		MaxAckPending:  MaxAckPending,
+		Replicas:       max(c.Replicas, 0),
+	}
+}
+
+// EnsureUnknownConsumer returns the consumer that reads exactly the
+// unknown subjects of the events stream, subjects sorted. Unlike the
+// kinds' consumers it is cgworker's own, made again when the subjects
+// change: a consumer whose filter is widened does not go back, so the
+// messages of a new subject stored before its position would never be
+// read. Made again, it reads every unknown-subject message from the start;
+// those already dead-lettered find their letter stored and are only
+// acknowledged (deadletter.Store).
+func EnsureUnknownConsumer(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, subjects []string) (jetstream.Consumer, error) {
+	stream := cfg.Names.EventsStream()
+	cc := cfg.UnknownConsumerConfig(subjects)
+	cons, err := js.Consumer(ctx, stream, cc.Durable)
+	switch {
+	case err == nil:
+		have := cons.CachedInfo().Config
+		filters := append([]string{}, have.FilterSubjects...)
+		if have.FilterSubject != "" {
+			filters = append(filters, have.FilterSubject)
+		}
+		slices.Sort(filters)
+		if slices.Equal(filters, subjects) {
+			return cons, nil
+		}
+		if err := js.DeleteConsumer(ctx, stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("delete consumer %s on stream %s to make it again: %w", cc.Durable, stream, err)
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	cons, err = js.CreateConsumer(ctx, stream, cc)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Another replica made it first; the next look picks it up.
+		cons, err = js.Consumer(ctx, stream, cc.Durable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	return cons, nil
+}

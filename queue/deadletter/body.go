@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,6 +39,9 @@ func decodeBody(data []byte) (nats.Header, []byte, error) {
 	return h, body, nil
 }
 
+// bodyTimeout bounds reading one body from the object store.
+const bodyTimeout = 2 * time.Minute
+
 // resolve gives a letter whose body is in the object store (CG-Body-Ref)
 // its body and left-out headers back, so that Show and Replay see it as
 // it would have been stored whole. Other letters are left as they are.
@@ -49,6 +53,13 @@ func resolve(ctx context.Context, js jetstream.JetStream, names queue.Names, l *
 	obs, err := js.ObjectStore(ctx, names.DLQBodiesBucket())
 	if err != nil {
 		return fmt.Errorf("dead letter %d: its body is in object store %s: %w", l.Seq, names.DLQBodiesBucket(), err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		// Without a deadline nats.go allows its default 5 s for the
+		// whole object; megabytes on a busy server may need longer.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, bodyTimeout)
+		defer cancel()
 	}
 	data, err := obs.GetBytes(ctx, ref)
 	if err != nil {

@@ -53,7 +53,7 @@ const maxChunkBytes = 128 << 10
 //     publishes the letter with an empty body, its own headers and
 //     CG-Body-Ref naming the object. A crash in between leaves an object
 //     that the next delivery writes again; never a letter without its
-//     body. Deletes go in reverse (Delete).
+//     body. Deletes go in reverse (the letter, then its object).
 //
 // Nothing of msg is retained: a letter that cannot be stored is an error,
 // and the caller hands the message back to be tried again.
@@ -64,6 +64,11 @@ func Store(ctx context.Context, js jetstream.JetStream, names queue.Names, msg *
 		if err == nil || !tooLarge(err) {
 			return st, err
 		}
+	}
+	// An earlier delivery may have stored it already: look before writing
+	// megabytes again.
+	if found, err := letterExists(ctx, js, names, msg.Subject); err != nil || found {
+		return Stored{Existing: found}, err
 	}
 	if err := putBody(ctx, js, names, letterID, msg); err != nil {
 		return Stored{}, err
@@ -103,6 +108,23 @@ func publishOnce(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, msg
 		return Stored{Existing: true}, nil
 	}
 	return Stored{Seq: ack.Sequence}, nil
+}
+
+// letterExists reports whether the dead-letter stream holds a letter on
+// subject.
+func letterExists(ctx context.Context, js jetstream.JetStream, names queue.Names, subject string) (bool, error) {
+	s, err := js.Stream(ctx, names.DLQStream())
+	if err != nil {
+		return false, fmt.Errorf("dead-letter stream %s: %w", names.DLQStream(), err)
+	}
+	_, err = s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("dead-letter stream %s: %w", names.DLQStream(), err)
+	}
+	return true, nil
 }
 
 // fits reports whether msg, published under msgID with an expected last
