@@ -180,7 +180,11 @@ func TestDeadLetterStoreDownHandBackGrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq := w.publish(schemas.Activity, `{"account":"ACME"}`, nil)
-	r := w.start(nil, testConfig())
+	health := worker.NewHealth(true, false)
+	mp, base := metricsServer(t, health)
+	cfg := testConfig()
+	cfg.MeterProvider, cfg.Health = mp, health
+	r := w.start(nil, cfg)
 	waitFor(t, 10*time.Second, "three hand-backs", func() bool { return len(r.settledOf(seq)) >= 3 })
 	got := r.settledOf(seq)[:3]
 	for i, s := range got {
@@ -191,8 +195,9 @@ func TestDeadLetterStoreDownHandBackGrows(t *testing.T) {
 			t.Fatalf("hand-back delays %v, %v: not growing", got[i-1].Delay, s.Delay)
 		}
 	}
-	if !strings.Contains(got[0].Error, w.names.DLQStream()) && !strings.Contains(got[0].Error, "no responders") && !strings.Contains(got[0].Error, "no stream") {
-		t.Logf("hand-back error: %s", got[0].Error)
+	labels := map[string]string{"kind": "activity", "error_kind": "schema"}
+	if n := scrapeMetrics(t, base).value(t, "cgworker_dead_letter_failures_total", labels); n < 3 {
+		t.Errorf("cgworker_dead_letter_failures_total = %v, want at least 3", n)
 	}
 
 	if err := queue.EnsureStreams(ctx, w.js, queue.StreamConfig{Names: w.names, AckWait: time.Second}); err != nil {
