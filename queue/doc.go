@@ -1,5 +1,5 @@
 // Package queue is cgworker's side of NATS: the connection (Connect, with
-// infinite reconnects and logged state changes), the streams, consumers
+// infinite reconnects and logged state changes), the streams, consumers,
 // key-value bucket and object store named in the README, "Subjects,
 // streams, consumers" (EnsureStreams, EnsureConsumer, EnsureSyncBucket,
 // EnsureDLQBodies: created when missing, never modified; the consumer of
