@@ -53,4 +53,12 @@ func TestEnsureStreamsChecksDeadLetterSubjects(t *testing.T) {
 	if _, err := f.js.ObjectStore(f.ctx, "A_DLQ_BODIES"); err != nil {
 		t.Errorf("object store: %v", err)
 	}
+	// The events stream created here takes the kinds' subjects only: a
+	// producer's typo fails at the producer instead of waiting unread.
+	if _, err := f.js.Publish(f.ctx, "a.events.activity", []byte(`{}`)); err != nil {
+		t.Errorf("publish to a kind's subject: %v", err)
+	}
+	if _, err := f.js.Publish(f.ctx, "a.events.ticket", []byte(`{}`)); err == nil {
+		t.Error("publish to a.events.ticket was stored")
+	}
 }
