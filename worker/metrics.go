@@ -23,10 +23,11 @@ type metrics struct {
 	events      metric.Int64Counter
 	retries     metric.Int64Counter
 	deadLetters metric.Int64Counter
+	inFlight    metric.Int64UpDownCounter
+	putDuration metric.Float64Histogram
+
 	// deadLetterFailures counts dead letters that could not be stored.
 	deadLetterFailures metric.Int64Counter
-	inFlight           metric.Int64UpDownCounter
-	putDuration        metric.Float64Histogram
 
 	pending    sync.Map // schemas.Kind -> *consumerCounts
 	stopPoll   context.CancelFunc
