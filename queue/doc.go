@@ -1,7 +1,10 @@
 // Package queue is cgworker's side of NATS: the connection (Connect, with
-// infinite reconnects and logged state changes), the streams, consumers
-// and key-value bucket named in the README, "Subjects, streams, consumers" (EnsureStreams,
-// EnsureConsumer, EnsureSyncBucket: created when missing, never modified),
+// infinite reconnects and logged state changes), the streams, consumers,
+// key-value bucket and object store named in the README, "Subjects,
+// streams, consumers" (EnsureStreams, EnsureConsumer, EnsureSyncBucket,
+// EnsureDLQBodies: created when missing, never modified; the consumer of
+// unknown subjects, EnsureUnknownConsumer, is cgworker's own and made
+// again when its subjects change),
 // the names derived from the subject prefix (Names), acknowledged
 // publishing (Publish, PublishStream) and trace context in message headers
 // (HeaderCarrier).

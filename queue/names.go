@@ -37,11 +37,70 @@ func (n Names) SyncBucket() string { return n.upper() + "_SYNC" }
 // EventSubject is where producers publish events of kind, e.g. cg.events.activity.
 func (n Names) EventSubject(k schemas.Kind) string { return n.Prefix + ".events." + string(k) }
 
+// EventSubjects are the subjects of the three kinds, the only ones of the
+// events stream cgworker creates.
+func (n Names) EventSubjects() []string {
+	out := make([]string, len(schemas.Kinds))
+	for i, k := range schemas.Kinds {
+		out[i] = n.EventSubject(k)
+	}
+	return out
+}
+
 // EventsWildcard covers every event subject, e.g. cg.events.>.
 func (n Names) EventsWildcard() string { return n.Prefix + ".events.>" }
 
-// DLQSubject is where dead letters of kind go, e.g. cg.dlq.activity.
-func (n Names) DLQSubject(k schemas.Kind) string { return n.Prefix + ".dlq." + string(k) }
+// UnknownKind is the dead-letter kind of an event on a subject that is no
+// event kind's (README, "Dead letters").
+const UnknownKind schemas.Kind = "unknown"
+
+// DLQKindSubject is the single subject earlier versions published every
+// dead letter of kind on, e.g. cg.dlq.activity. Letters there stay
+// readable by `cgworker dlq`; nothing new is published there.
+func (n Names) DLQKindSubject(k schemas.Kind) string { return n.Prefix + ".dlq." + string(k) }
+
+// DLQKindWildcard covers the dead letters of kind, one subject each, e.g.
+// cg.dlq.activity.>.
+func (n Names) DLQKindWildcard(k schemas.Kind) string { return n.DLQKindSubject(k) + ".>" }
+
+// DeadLetterSubject is the subject of the one dead letter of a message,
+// e.g. cg.dlq.activity.CG_EVENTS-42-1700000000000000000, where letterID is
+// deadletter.LetterID's. One subject per letter lets the publish demand
+// that the subject be empty, so a letter is stored once, however late the
+// message comes back.
+func (n Names) DeadLetterSubject(k schemas.Kind, letterID string) string {
+	return n.DLQKindSubject(k) + "." + letterID
+}
+
+// DLQKindOf returns the kind token of a dead-letter subject (new or
+// earlier form) and whether subject is one.
+func (n Names) DLQKindOf(subject string) (schemas.Kind, bool) {
+	rest, ok := strings.CutPrefix(subject, n.Prefix+".dlq.")
+	if !ok || rest == "" {
+		return "", false
+	}
+	tok, _, _ := strings.Cut(rest, ".")
+	return schemas.Kind(tok), true
+}
+
+// EventKindOf returns the kind whose event subject subject is, and false
+// when it is no kind's (an unknown subject).
+func (n Names) EventKindOf(subject string) (schemas.Kind, bool) {
+	for _, k := range schemas.Kinds {
+		if subject == n.EventSubject(k) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// DLQBodiesBucket is the object store of the bodies and headers of dead
+// letters too large to store whole, e.g. CG_DLQ_BODIES.
+func (n Names) DLQBodiesBucket() string { return n.upper() + "_DLQ_BODIES" }
+
+// UnknownConsumer is the durable consumer that dead-letters events on
+// unknown subjects of the events stream.
+func (n Names) UnknownConsumer() string { return "cgworker-unknown" }
 
 // DLQWildcard covers every dead-letter subject, e.g. cg.dlq.>.
 func (n Names) DLQWildcard() string { return n.Prefix + ".dlq.>" }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -275,8 +276,10 @@ func (c StreamConfig) streamConfigs() []jetstream.StreamConfig {
 	dup := max(2*c.ackWait(), minDuplicateWindow)
 	return []jetstream.StreamConfig{
 		{
-			Name:      c.Names.EventsStream(),
-			Subjects:  []string{c.Names.EventsWildcard()},
+			Name: c.Names.EventsStream(),
+			// Exactly the kinds' subjects: a publish to any other subject
+			// fails at the producer instead of waiting unread.
+			Subjects:  c.Names.EventSubjects(),
 			Retention: jetstream.LimitsPolicy,
 			Storage:   jetstream.FileStorage,
 			Replicas:  c.replicas(),
@@ -302,14 +305,97 @@ func (c StreamConfig) streamConfigs() []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates CG_EVENTS, CG_DLQ and CG_RESPONSES when missing
-// (file storage) and leaves existing ones as they are.
+// (file storage), and the CG_DLQ_BODIES object store, and leaves existing
+// ones as they are. An existing dead-letter stream that does not take
+// every <prefix>.dlq.<kind>.> is an error naming it and the subjects it
+// needs: dead letters published there would fail forever.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	for _, sc := range cfg.streamConfigs() {
-		if _, err := ensureStream(ctx, js, sc); err != nil {
+		s, err := ensureStream(ctx, js, sc)
+		if err != nil {
 			return err
 		}
+		if sc.Name == cfg.Names.DLQStream() {
+			if err := checkDLQSubjects(cfg.Names, s.CachedInfo().Config.Subjects); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	_, err := EnsureDLQBodies(ctx, js, cfg)
+	return err
+}
+
+// DLQSubjectsNeeded are the subjects a dead-letter stream must take.
+func (n Names) DLQSubjectsNeeded() []string {
+	out := make([]string, 0, len(schemas.Kinds)+1)
+	for _, k := range append(schemas.Kinds[:len(schemas.Kinds):len(schemas.Kinds)], UnknownKind) {
+		out = append(out, n.DLQKindWildcard(k))
+	}
+	return out
+}
+
+// checkDLQSubjects fails when the stream subjects in have miss one
+// of n.DLQSubjectsNeeded.
+func checkDLQSubjects(n Names, have []string) error {
+	var missing []string
+	for _, need := range n.DLQSubjectsNeeded() {
+		if !slices.ContainsFunc(have, func(h string) bool { return subjectCovers(h, need) }) {
+			missing = append(missing, need)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("dead-letter stream %s takes %v but must also take %s (dead letters have one subject each; %s covers them all): add them to the stream",
+		n.DLQStream(), have, strings.Join(missing, ", "), n.DLQWildcard())
+}
+
+// subjectCovers reports whether every subject matching pattern want also
+// matches the stream subject have (both may hold wildcards).
+func subjectCovers(have, want string) bool {
+	h, w := strings.Split(have, "."), strings.Split(want, ".")
+	for i, ht := range h {
+		if ht == ">" {
+			return i < len(w)
+		}
+		if i >= len(w) {
+			return false
+		}
+		switch wt := w[i]; {
+		case wt == ">":
+			return false // want takes more tokens than have's literal or *
+		case ht == "*":
+		case ht != wt || wt == "*":
+			return false
+		}
+	}
+	return len(h) == len(w)
+}
+
+// EnsureDLQBodies returns the CG_DLQ_BODIES object store, creating it with
+// cfg's replicas when missing; an existing bucket is used as it is.
+func EnsureDLQBodies(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.ObjectStore, error) {
+	bucket := cfg.Names.DLQBodiesBucket()
+	obs, err := js.ObjectStore(ctx, bucket)
+	if err == nil {
+		return obs, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("look up object store %s: %w", bucket, err)
+	}
+	obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      bucket,
+		Description: "bodies and headers of dead letters too large to store whole",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.replicas(),
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		obs, err = js.ObjectStore(ctx, bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create object store %s: %w", bucket, err)
+	}
+	return obs, nil
 }
 
 // ensureStream looks the stream up and creates it only when it is missing,
@@ -403,4 +489,69 @@ func EnsureSyncBucket(ctx context.Context, js jetstream.JetStream, cfg StreamCon
 		return nil, fmt.Errorf("create key-value bucket %s: %w", bucket, err)
 	}
 	return kv, nil
+}
+
+// WrongLastSequence reports the server refusing a publish whose expected
+// last (subject) sequence does not hold: on a subject expected to be
+// empty, the message is already there.
+func WrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// UnknownConsumerConfig is the durable consumer of the events on subjects
+// (sorted) of the events stream that are no kind's.
+func (c StreamConfig) UnknownConsumerConfig(subjects []string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        c.Names.UnknownConsumer(),
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.ackWait(),
+		MaxDeliver:     -1,
+		MaxAckPending:  MaxAckPending,
+		Replicas:       max(c.Replicas, 0),
+	}
+}
+
+// EnsureUnknownConsumer returns the consumer that reads exactly the
+// unknown subjects of the events stream, subjects sorted. Unlike the
+// kinds' consumers it is cgworker's own, made again when the subjects
+// change: a consumer whose filter is widened does not go back, so the
+// messages of a new subject stored before its position would never be
+// read. Made again, it reads every unknown-subject message from the start;
+// those already dead-lettered find their letter stored and are only
+// acknowledged (deadletter.Store).
+func EnsureUnknownConsumer(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, subjects []string) (jetstream.Consumer, error) {
+	stream := cfg.Names.EventsStream()
+	cc := cfg.UnknownConsumerConfig(subjects)
+	cons, err := js.Consumer(ctx, stream, cc.Durable)
+	switch {
+	case err == nil:
+		have := cons.CachedInfo().Config
+		filters := append([]string{}, have.FilterSubjects...)
+		if have.FilterSubject != "" {
+			filters = append(filters, have.FilterSubject)
+		}
+		slices.Sort(filters)
+		if slices.Equal(filters, subjects) {
+			return cons, nil
+		}
+		if err := js.DeleteConsumer(ctx, stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("delete consumer %s on stream %s to make it again: %w", cc.Durable, stream, err)
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	cons, err = js.CreateConsumer(ctx, stream, cc)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		// Another replica made it first; the next look picks it up.
+		cons, err = js.Consumer(ctx, stream, cc.Durable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	return cons, nil
 }

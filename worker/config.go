@@ -64,6 +64,11 @@ type Config struct {
 	// their ack wait never runs out. Default: Concurrency/4, at least 1.
 	Lookahead int
 
+	// UnknownSubjectsInterval is how often the events stream is searched
+	// for events on subjects that are no kind's, to dead-letter them
+	// (default 30s).
+	UnknownSubjectsInterval time.Duration
+
 	Logger         *slog.Logger         // nil: discard
 	TracerProvider trace.TracerProvider // nil: the otel global
 	MeterProvider  metric.MeterProvider // nil: the otel global
@@ -107,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Batch <= 0 {
 		c.Batch = min(c.Concurrency, 64)
+	}
+	if c.UnknownSubjectsInterval <= 0 {
+		c.UnknownSubjectsInterval = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

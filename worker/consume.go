@@ -89,6 +89,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.health.setConsumers(true)
 	w.metrics.observeConsumers(consumers)
+	unknownDone := w.watchUnknown(stopping)
 
 	// In-progress reports go on until every handler is done: PUTs still
 	// finishing during shutdown keep their messages.
@@ -127,6 +128,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.health.SetDraining()
 	stop()
 	pullers.Wait()
+	<-unknownDone
 	close(w.jobs) // handlers finish what they hold and hand back what is queued
 
 	done := make(chan struct{})

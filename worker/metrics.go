@@ -26,6 +26,9 @@ type metrics struct {
 	inFlight    metric.Int64UpDownCounter
 	putDuration metric.Float64Histogram
 
+	// deadLetterFailures counts dead letters that could not be stored.
+	deadLetterFailures metric.Int64Counter
+
 	pending    sync.Map // schemas.Kind -> *consumerCounts
 	stopPoll   context.CancelFunc
 	pollDone   chan struct{}
@@ -55,7 +58,10 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of CustomerGauge API calls, by endpoint and status class."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-	if err := errors.Join(errs[:]...); err != nil {
+	var ferr error
+	m.deadLetterFailures, ferr = m.meter.Int64Counter("cgworker.dead_letter_failures",
+		metric.WithDescription("Dead letters that could not be stored (the message is handed back with a growing delay), by kind and error kind."))
+	if err := errors.Join(append(errs[:], ferr)...); err != nil {
 		return nil, err
 	}
 	m.inFlight.Add(context.Background(), 0) // present from the start, for dashboards
@@ -128,7 +134,7 @@ func (m *metrics) recordPut(ctx context.Context, kind schemas.Kind, err error, d
 var (
 	outcomeSets = attrTable2("kind", "outcome", []string{Ack.String(), DeadLetter.String(), Retry.String(), HandBack.String()})
 	reasonSets  = attrTable2("kind", "reason", []string{"rate-limit", "auth", "misconfigured", "transient", "contact"})
-	ekindSets   = attrTable2("kind", "error_kind", []string{deadletter.ErrorKindMalformed, deadletter.ErrorKindSchema, deadletter.ErrorKindAPI422, deadletter.ErrorKindAPI4xx})
+	ekindSets   = attrTable2("kind", "error_kind", []string{deadletter.ErrorKindMalformed, deadletter.ErrorKindSchema, deadletter.ErrorKindAPI422, deadletter.ErrorKindAPI4xx, deadletter.ErrorKindUnknownSubject})
 	putSets     = func() map[schemas.Kind]map[string]metric.MeasurementOption {
 		out := map[schemas.Kind]map[string]metric.MeasurementOption{}
 		for _, k := range schemas.Kinds {

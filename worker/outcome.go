@@ -71,9 +71,12 @@ func (w *Worker) settle(ctx context.Context, h *held, req request, o Outcome) {
 		err = m.Ack()
 	case DeadLetter:
 		if err = w.publishDeadLetter(ctx, h, req, o); err != nil {
-			// Not stored: keep the message and try again later.
-			log.WarnContext(ctx, "dead letter not stored; message handed back", "kind", h.kind, "seq", h.seq, "error", err)
-			o = Outcome{Action: Retry, Delay: w.cfg.RetryInitialInterval * 4, Reason: "dead-letter-publish"}
+			// Not stored (the store is down or refuses it): keep the
+			// message and try again later, waiting longer each delivery
+			// so that a store that stays down is not hammered.
+			w.metrics.deadLetterFailures.Add(ctx, 1, kindErrorKind(h.kind, o.ErrorKind))
+			o = Outcome{Action: Retry, Delay: deadLetterRetryDelay(w.cfg.RetryInitialInterval, h.delivered), Reason: "dead-letter-publish", Err: err}
+			log.WarnContext(ctx, "dead letter not stored; message handed back", "kind", h.kind, "seq", h.seq, "delivered", h.delivered, "delay", o.Delay, "error", err)
 			err = m.NakWithDelay(o.Delay)
 			break
 		}
@@ -94,20 +97,21 @@ func (w *Worker) settle(ctx context.Context, h *held, req request, o Outcome) {
 	}
 	w.metrics.events.Add(ctx, 1, kindOutcome(h.kind, o.Action))
 	if w.cfg.OnSettled != nil {
-		w.cfg.OnSettled(Settled{Kind: h.kind, Seq: h.seq, Action: o.Action, ErrorKind: o.ErrorKind, Error: errText(o.Err)})
+		w.cfg.OnSettled(Settled{Kind: h.kind, Seq: h.seq, Action: o.Action, ErrorKind: o.ErrorKind, Error: errText(o.Err), Delay: o.Delay})
 	}
 }
 
-// publishDeadLetter stores the dead letter and waits for its publish
-// acknowledgement. Its message id makes a redelivered message dead-letter
-// once.
+// publishDeadLetter stores the dead letter once, whatever came before
+// (deadletter.Store: its own subject, which must be empty; the body in the
+// object store when the letter is too large), and waits for the publish
+// acknowledgement.
 func (w *Worker) publishDeadLetter(ctx context.Context, h *held, req request, o Outcome) error {
 	ctx, span := w.tracer.Start(ctx, "deadletter publish", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.operation.name", "send"),
 			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", w.cfg.Names.DLQSubject(h.kind)),
+			attribute.String("messaging.destination.template", w.cfg.Names.DLQKindWildcard(h.kind)),
 			attribute.String("cgworker.error_kind", o.ErrorKind),
 		))
 	defer span.End()
@@ -123,15 +127,41 @@ func (w *Worker) publishDeadLetter(ctx context.Context, h *held, req request, o 
 		FailedAt:   time.Now(),
 	}
 	msg, id := deadletter.Build(w.cfg.Names, h.msg.Subject(), h.msg.Headers(), h.msg.Data(), h.meta, info)
+	span.SetAttributes(attribute.String("messaging.destination.name", msg.Subject))
 	propagation.TraceContext{}.Inject(ctx, queue.HeaderCarrier(msg.Header))
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterTimeout)
 	defer cancel()
-	if _, err := queue.Publish(pctx, w.js, msg, id); err != nil {
+	stored, err := deadletter.Store(pctx, w.js, w.cfg.Names, msg, id)
+	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return err
 	}
+	if stored.Existing {
+		w.cfg.Logger.InfoContext(ctx, "dead letter already stored by an earlier delivery", "kind", h.kind, "seq", h.seq, "subject", msg.Subject)
+		return nil
+	}
+	if stored.BodyRef != "" {
+		w.cfg.Logger.InfoContext(ctx, "dead letter too large to store whole; body kept in the object store", "kind", h.kind, "seq", h.seq,
+			"bucket", w.cfg.Names.DLQBodiesBucket(), "object", stored.BodyRef, "body_bytes", len(msg.Data))
+	}
 	w.metrics.deadLetters.Add(ctx, 1, kindErrorKind(h.kind, o.ErrorKind))
 	return nil
+}
+
+// deadLetterTimeout bounds the storing of one dead letter, an 8 MiB body
+// in the object store included.
+const deadLetterTimeout = 30 * time.Second
+
+// deadLetterRetryDelay is how long a message whose dead letter could not
+// be stored waits before its next delivery: four initial retry intervals,
+// doubled with each delivery, at most maxNakDelay. The delivery count
+// comes from the server, so the delay grows across replicas and restarts.
+func deadLetterRetryDelay(initial time.Duration, delivered uint64) time.Duration {
+	d := 4 * initial
+	for i := uint64(1); i < delivered && d < maxNakDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxNakDelay)
 }
 
 func errText(err error) string {
@@ -148,4 +178,5 @@ type Settled struct {
 	Action    Action
 	ErrorKind string
 	Error     string
+	Delay     time.Duration // Retry: how long before the next delivery
 }

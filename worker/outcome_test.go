@@ -249,14 +249,19 @@ func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 			t.Errorf("case %d: activity dead letter without CG-Reference/CG-Happened-At: %v", i, dl.Header)
 		}
 		// The original's control headers are gone; the dead letter's own
-		// message id is the contract's (the direct get adds Nats-Stream,
-		// Nats-Sequence, Nats-Subject and Nats-Time-Stamp on the way out).
+		// message id is the contract's, and its publish demanded an empty
+		// subject (the direct get adds Nats-Stream, Nats-Sequence,
+		// Nats-Subject and Nats-Time-Stamp on the way out).
 		if id := dl.Header.Get("Nats-Msg-Id"); !strings.HasPrefix(id, "cg-dlq-"+w.names.EventsStream()+"-"+strconv.FormatUint(origSeq, 10)+"-") {
 			t.Errorf("case %d: dead letter message id %q", i, id)
 		}
 		for k := range dl.Header {
 			switch k {
 			case "Nats-Msg-Id", "Nats-Stream", "Nats-Sequence", "Nats-Subject", "Nats-Time-Stamp":
+			case "Nats-Expected-Last-Subject-Sequence":
+				if v := dl.Header.Get(k); v != "0" {
+					t.Errorf("case %d: %s = %q, want 0", i, k, v)
+				}
 			default:
 				if strings.HasPrefix(strings.ToLower(k), "nats-") {
 					t.Errorf("case %d: control header %s kept", i, k)
@@ -311,14 +316,15 @@ func TestRedeliveredRejectIsDeadLetteredOnce(t *testing.T) {
 	seq := w.publish(schemas.Activity, `{"account":"ACME","source":"S"}`, nil)
 
 	// A first delivery stored its dead letter and died before acking: the
-	// dead letter is already there under the contract's message id.
+	// dead letter is already on its own subject. No message id: the
+	// subject alone must keep it single, whatever the duplicate window.
 	stream, _ := w.js.Stream(context.Background(), w.names.EventsStream())
 	raw, err := stream.GetMsg(context.Background(), seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := deadletter.MsgID(w.names.EventsStream(), seq, raw.Time)
-	if _, err := w.js.Publish(context.Background(), w.names.DLQSubject(schemas.Activity), raw.Data, jetstream.WithMsgID(id)); err != nil {
+	id := deadletter.LetterID(w.names.EventsStream(), seq, raw.Time)
+	if _, err := w.js.Publish(context.Background(), w.names.DeadLetterSubject(schemas.Activity, id), raw.Data); err != nil {
 		t.Fatal(err)
 	}
 

@@ -39,7 +39,7 @@ func TestReplayAfterTheCauseIsFixedDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := deadletter.Replay(context.Background(), w.js, w.names, f, false, io.Discard)
+	n, err := deadletter.Replay(context.Background(), w.js, w.names, f, deadletter.ReplayOptions{}, io.Discard)
 	if err != nil || n != 1 {
 		t.Fatalf("Replay = %d, %v; want 1", n, err)
 	}

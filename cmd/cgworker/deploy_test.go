@@ -357,6 +357,7 @@ func (c *deployChecker) scanNames(rel, text string) {
 	known := map[string]bool{
 		c.names.EventsStream(): true, c.names.DLQStream(): true,
 		c.names.ResponsesStream(): true, c.names.SyncBucket(): true,
+		c.names.DLQBodiesBucket(): true,
 	}
 	for _, s := range settings {
 		known[s.env] = true

@@ -7,15 +7,18 @@ import (
 	"time"
 
 	"github.com/cgworker/cgworker/queue/deadletter"
+	"github.com/cgworker/cgworker/schemas"
 )
 
 const dlqUsage = `usage: cgworker dlq list [--json] [filters]
        cgworker dlq show SEQ
-       cgworker dlq replay [--dry-run] [filters]
+       cgworker dlq replay [--dry-run] [--to KIND] [filters]
        cgworker dlq purge --yes [filters]
 
-filters: --kind activity|account|contact  --error-kind malformed|schema|api-422|api-4xx
-         --since DURATION|RFC3339  --seq N|N-M`
+filters: --kind activity|account|contact|unknown
+         --error-kind malformed|schema|api-422|api-4xx|unknown-subject
+         --since DURATION|RFC3339  --seq N|N-M
+--to KIND sends dead letters of an unknown subject to KIND's subject.`
 
 func dlqCmd(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -35,6 +38,7 @@ func dlqCmd(ctx context.Context, args []string, e env) error {
 	jsonOut := fs.Bool("json", false, "list: one JSON object per line")
 	dryRun := fs.Bool("dry-run", false, "replay: show what would be replayed, change nothing")
 	yes := fs.Bool("yes", false, "purge: confirm")
+	to := fs.String("to", "", "replay: send dead letters of an unknown subject to this kind's subject")
 	c := newConfig(fs, e.lookupEnv, concat(natsSettings, logSettings)...)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -58,6 +62,18 @@ func dlqCmd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return &usageError{err.Error()}
 	}
+	var ropts deadletter.ReplayOptions
+	ropts.DryRun = *dryRun
+	if *to != "" {
+		if sub != "replay" {
+			return usagef("--to is for replay only")
+		}
+		k, err := schemas.ParseKind(*to)
+		if err != nil {
+			return usagef("--to: %v", err)
+		}
+		ropts.To = k
+	}
 	log := c.logger(e.stderr)
 	names := c.names()
 	nconf := c.nats(log)
@@ -79,7 +95,7 @@ func dlqCmd(ctx context.Context, args []string, e env) error {
 		}
 		err = deadletter.Show(ctx, js, names, n, e.stdout)
 	case "replay":
-		_, err = deadletter.Replay(ctx, js, names, f, *dryRun, e.stdout)
+		_, err = deadletter.Replay(ctx, js, names, f, ropts, e.stdout)
 	case "purge":
 		_, err = deadletter.Purge(ctx, js, names, f, e.stdout)
 	}

@@ -31,6 +31,10 @@ const (
 	HeaderHappenedAt      = queue.HeaderHappenedAt
 	HeaderAttempts        = "CG-Attempts"
 	HeaderFailedAt        = "CG-Failed-At"
+	// HeaderBodyRef names the object in the CG_DLQ_BODIES object store
+	// that holds the body and producer headers of a dead letter too large
+	// to store whole.
+	HeaderBodyRef = "CG-Body-Ref"
 )
 
 // Error kinds, as in CG-Error-Kind. The first two are the validator's.
@@ -39,7 +43,13 @@ const (
 	ErrorKindSchema    = string(schemas.Schema)
 	ErrorKindAPI422    = "api-422"
 	ErrorKindAPI4xx    = "api-4xx"
+	// ErrorKindUnknownSubject: the event came on a subject that is no
+	// kind's, such as a producer's typo.
+	ErrorKindUnknownSubject = "unknown-subject"
 )
+
+// ErrorKinds lists every CG-Error-Kind, as --error-kind takes them.
+var ErrorKinds = []string{ErrorKindMalformed, ErrorKindSchema, ErrorKindAPI422, ErrorKindAPI4xx, ErrorKindUnknownSubject}
 
 // Size limits of the error headers, so that a dead letter of a message
 // close to max_payload still fits.
@@ -59,8 +69,8 @@ const (
 
 // Info is why and when a message was dead-lettered.
 type Info struct {
-	Kind       string              // event kind; "" takes the last token of the original subject
-	ErrorKind  string              // malformed, schema, api-422 or api-4xx
+	Kind       string              // event kind, or "unknown"; "" takes it from the original subject
+	ErrorKind  string              // one of ErrorKinds
 	Error      string              // summary; newlines are flattened
 	Errors     map[string][]string // field -> messages, the API's 422 shape
 	HTTPStatus int                 // the API's status, 0 when it was not called
@@ -70,23 +80,30 @@ type Info struct {
 	FailedAt   time.Time           // zero means now
 }
 
-// MsgID is the dead-letter message id of the message stored in stream at
-// seq at time stored: unique per stored message, equal across its
-// redeliveries.
-func MsgID(stream string, seq uint64, stored time.Time) string {
-	return fmt.Sprintf("cg-dlq-%s-%d-%d", stream, seq, stored.UnixNano())
+// LetterID names the dead letter of the message stored in stream at seq
+// at time stored: unique per stored message (the time keeps a recreated
+// stream's sequences apart), equal across its redeliveries. It is the last
+// token of the letter's subject and the name of its object, if any.
+func LetterID(stream string, seq uint64, stored time.Time) string {
+	return fmt.Sprintf("%s-%d-%d", stream, seq, stored.UnixNano())
+}
+
+// MsgID is the message id of the dead letter with letterID: a second line
+// of defence within the duplicate window, after the empty-subject check.
+func MsgID(names queue.Names, letterID string) string {
+	return names.Prefix + "-dlq-" + letterID
 }
 
 // Build returns the dead letter of a message (its subject, headers, body
-// and JetStream metadata) and the message id to publish it under (see
-// queue.Publish). The body is shared, not copied; headers are copied.
+// and JetStream metadata) and its letter id (see Store). The body is
+// shared, not copied; headers are copied.
 func Build(names queue.Names, subject string, header nats.Header, data []byte, meta *jetstream.MsgMetadata, info Info) (*nats.Msg, string) {
 	if meta == nil {
 		meta = &jetstream.MsgMetadata{}
 	}
 	kind := info.Kind
 	if kind == "" {
-		kind = lastToken(subject)
+		kind = string(originalKind(names, subject))
 	}
 	attempts := info.Attempts
 	if attempts == 0 {
@@ -130,12 +147,21 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 	set(HeaderAttempts, strconv.FormatUint(attempts, 10))
 	set(HeaderFailedAt, failedAt.UTC().Format(time.RFC3339))
 
+	id := LetterID(meta.Stream, meta.Sequence.Stream, meta.Timestamp)
 	msg := &nats.Msg{
-		Subject: names.DLQSubject(schemas.Kind(kind)),
+		Subject: names.DeadLetterSubject(schemas.Kind(kind), id),
 		Header:  h,
 		Data:    data,
 	}
-	return msg, MsgID(meta.Stream, meta.Sequence.Stream, meta.Timestamp)
+	return msg, id
+}
+
+// originalKind is the kind of an event subject, or queue.UnknownKind.
+func originalKind(names queue.Names, subject string) schemas.Kind {
+	if k, ok := names.EventKindOf(subject); ok {
+		return k
+	}
+	return queue.UnknownKind
 }
 
 // ownHeaders are set by Build from the failure alone: a value the message
@@ -143,7 +169,7 @@ func Build(names queue.Names, subject string, header nats.Header, data []byte, m
 // than left beside ours.
 var ownHeaders = []string{
 	HeaderErrorKind, HeaderError, HeaderErrors, HeaderHTTPStatus,
-	HeaderAttempts, HeaderFailedAt,
+	HeaderAttempts, HeaderFailedAt, HeaderBodyRef,
 }
 
 // isDeadLetterHeader reports whether k, in any spelling, is a header that
@@ -164,12 +190,6 @@ func isDeadLetterHeader(k string) bool {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// lastToken is the last token of a subject: the event kind of an event or
-// dead-letter subject.
-func lastToken(subject string) string {
-	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
 
 // EncodeErrors returns errs as a JSON object of at most max bytes (max

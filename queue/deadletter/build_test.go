@@ -50,10 +50,13 @@ func TestBuildHeaders(t *testing.T) {
 	}
 	msg, id := deadletter.Build(queue.NewNames("acme"), "acme.events.activity", header, body, meta, info)
 
-	if id != fmt.Sprintf("cg-dlq-ACME_EVENTS-42-%d", stored.UnixNano()) {
-		t.Errorf("msg id = %s", id)
+	if id != fmt.Sprintf("ACME_EVENTS-42-%d", stored.UnixNano()) {
+		t.Errorf("letter id = %s", id)
 	}
-	if msg.Subject != "acme.dlq.activity" {
+	if got := deadletter.MsgID(queue.NewNames("acme"), id); got != "acme-dlq-"+id {
+		t.Errorf("msg id = %s", got)
+	}
+	if msg.Subject != "acme.dlq.activity."+id {
 		t.Errorf("subject = %s", msg.Subject)
 	}
 	if string(msg.Data) != string(body) {
@@ -103,7 +106,7 @@ func TestBuildHeaders(t *testing.T) {
 			t.Errorf("%s set without a value", k)
 		}
 	}
-	if msg.Subject != "cg.dlq.contact" || msg.Header.Get("CG-Errors") != "{}" || msg.Header.Get("CG-Attempts") != "3" {
+	if !strings.HasPrefix(msg.Subject, "cg.dlq.contact.ACME_EVENTS-42-") || msg.Header.Get("CG-Errors") != "{}" || msg.Header.Get("CG-Attempts") != "3" {
 		t.Errorf("derived kind/errors/attempts: %s %v", msg.Subject, msg.Header)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 )
 
@@ -25,6 +26,7 @@ func TestDeleteLetterTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	names := queue.NewNames("t")
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_DLQ", Subjects: []string{"t.dlq.>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -34,19 +36,19 @@ func TestDeleteLetterTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		if err := deleteLetter(ctx, stream, ack.Sequence); err != nil {
+		if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err != nil {
 			t.Fatalf("delete %d: %v", i+1, err)
 		}
 	}
 	// A sequence never stored is gone as well.
-	if err := deleteLetter(ctx, stream, 99); err != nil {
+	if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: 99}); err != nil {
 		t.Errorf("delete of an unknown sequence: %v", err)
 	}
 	// A delete that fails for another reason is still an error.
 	if err := js.DeleteStream(ctx, "T_DLQ"); err != nil {
 		t.Fatal(err)
 	}
-	if err := deleteLetter(ctx, stream, ack.Sequence); err == nil {
+	if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err == nil {
 		t.Error("delete from a deleted stream succeeded")
 	}
 }

@@ -2,17 +2,19 @@ package deadletter
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 )
 
 // Filter selects dead letters for List, Replay and Purge; the zero Filter
 // selects them all. Conditions combine with AND.
 type Filter struct {
-	Kind      string    // event kind ("activity"); "" for every kind
+	Kind      string    // event kind ("activity", or "unknown"); "" for every kind
 	ErrorKind string    // CG-Error-Kind; "" for every error kind
 	Since     time.Time // stored in the dead-letter stream at or after; zero for no bound
 	SeqFrom   uint64    // first dead-letter stream sequence; 0 for no bound
@@ -26,19 +28,21 @@ type Filter struct {
 func ParseFilter(kind, errorKind, since, seq string, now time.Time) (Filter, error) {
 	var f Filter
 	if kind != "" {
-		k, err := schemas.ParseKind(kind)
-		if err != nil {
-			return Filter{}, fmt.Errorf("--kind: %w", err)
+		if kind == string(queue.UnknownKind) {
+			f.Kind = kind
+		} else {
+			k, err := schemas.ParseKind(kind)
+			if err != nil {
+				return Filter{}, fmt.Errorf("--kind: %w (or %s, for events on an unknown subject)", err, queue.UnknownKind)
+			}
+			f.Kind = string(k)
 		}
-		f.Kind = string(k)
 	}
 	if errorKind != "" {
-		switch errorKind {
-		case ErrorKindMalformed, ErrorKindSchema, ErrorKindAPI422, ErrorKindAPI4xx:
-			f.ErrorKind = errorKind
-		default:
-			return Filter{}, fmt.Errorf("--error-kind: unknown error kind %q: want malformed, schema, api-422 or api-4xx", errorKind)
+		if !slices.Contains(ErrorKinds, errorKind) {
+			return Filter{}, fmt.Errorf("--error-kind: unknown error kind %q: want one of %s", errorKind, strings.Join(ErrorKinds, ", "))
 		}
+		f.ErrorKind = errorKind
 	}
 	if since != "" {
 		if d, err := time.ParseDuration(since); err == nil {

@@ -18,6 +18,7 @@ func TestParseFilter(t *testing.T) {
 	}{
 		{want: deadletter.Filter{}},
 		{kind: "activity", errKind: "api-4xx", want: deadletter.Filter{Kind: "activity", ErrorKind: "api-4xx"}},
+		{kind: "unknown", errKind: "unknown-subject", want: deadletter.Filter{Kind: "unknown", ErrorKind: "unknown-subject"}},
 		{since: "24h", want: deadletter.Filter{Since: now.Add(-24 * time.Hour)}},
 		{since: "2024-05-01T08:00:00+02:00", want: deadletter.Filter{Since: time.Date(2024, 5, 1, 6, 0, 0, 0, time.UTC)}},
 		{seq: "7", want: deadletter.Filter{SeqFrom: 7, SeqTo: 7}},

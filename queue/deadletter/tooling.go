@@ -21,14 +21,28 @@ import (
 // Letter is a dead letter as stored in the dead-letter stream.
 type Letter struct {
 	Seq     uint64 // dead-letter stream sequence
-	Subject string // <prefix>.dlq.<kind>
+	Subject string // <prefix>.dlq.<kind>.<letter id>, or <prefix>.dlq.<kind> from earlier versions
 	Stored  time.Time
 	Header  nats.Header
 	Data    []byte // nil when read headers only
+	kind    string
 }
 
-// Kind is the event kind, the last token of the subject.
-func (l *Letter) Kind() string { return lastToken(l.Subject) }
+func newLetter(names queue.Names, seq uint64, subject string, stored time.Time, h nats.Header) *Letter {
+	return &Letter{Seq: seq, Subject: subject, Stored: stored, Header: h, kind: string(letterKind(names, subject, h))}
+}
+
+// Kind is the event kind ("unknown" for an unknown subject): the token
+// after <prefix>.dlq. in the subject, which both the new and the earlier
+// subjects have, else the kind of CG-Original-Subject.
+func (l *Letter) Kind() string { return l.kind }
+
+func letterKind(names queue.Names, subject string, h nats.Header) schemas.Kind {
+	if k, ok := names.DLQKindOf(subject); ok {
+		return k
+	}
+	return originalKind(names, h.Get(HeaderOriginalSubject))
+}
 
 // ReplayMsgID is the message id a replay publishes the dead letter at seq
 // of dlqStream under, the same on every run.
@@ -99,7 +113,9 @@ func scan(ctx context.Context, stream jetstream.Stream, names queue.Names, f Fil
 		InactiveThreshold: scanConsumerIdle,
 	}
 	if f.Kind != "" {
-		cfg.FilterSubject = names.DLQSubject(schemas.Kind(f.Kind))
+		// Letters of earlier versions, and this version's.
+		k := schemas.Kind(f.Kind)
+		cfg.FilterSubjects = []string{names.DLQKindSubject(k), names.DLQKindWildcard(k)}
 	}
 	switch {
 	case f.SeqFrom > 0:
@@ -154,7 +170,7 @@ func scan(ctx context.Context, stream jetstream.Stream, names queue.Names, f Fil
 			if f.ErrorKind != "" && msg.Headers().Get(HeaderErrorKind) != f.ErrorKind {
 				continue
 			}
-			l := &Letter{Seq: seq, Subject: msg.Subject(), Stored: meta.Timestamp, Header: msg.Headers()}
+			l := newLetter(names, seq, msg.Subject(), meta.Timestamp, msg.Headers())
 			if withBody {
 				l.Data = msg.Data()
 			}
@@ -260,12 +276,20 @@ func Show(ctx context.Context, js jetstream.JetStream, names queue.Names, seq ui
 	if err != nil {
 		return fmt.Errorf("dead letter %d: %w", seq, err)
 	}
-	l := &Letter{Seq: raw.Sequence, Subject: raw.Subject, Stored: raw.Time, Header: raw.Header, Data: raw.Data}
+	l := newLetter(names, raw.Sequence, raw.Subject, raw.Time, raw.Header)
+	l.Data = raw.Data
+	ref := l.Header.Get(HeaderBodyRef)
+	if err := resolve(ctx, js, names, l); err != nil {
+		return err
+	}
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "seq:     %d\n", l.Seq)
 	fmt.Fprintf(&b, "subject: %s\n", l.Subject)
 	fmt.Fprintf(&b, "stored:  %s\n", l.Stored.UTC().Format(time.RFC3339Nano))
+	if ref != "" {
+		fmt.Fprintf(&b, "body in: object store %s, object %s\n", names.DLQBodiesBucket(), ref)
+	}
 	b.WriteString("headers:\n")
 	keys := make([]string, 0, len(l.Header))
 	for k := range l.Header {
@@ -293,11 +317,23 @@ func Show(ctx context.Context, js jetstream.JetStream, names queue.Names, seq ui
 	return err
 }
 
+// ReplayOptions change what Replay does.
+type ReplayOptions struct {
+	DryRun bool // only write what would be done
+	// To sends letters of events on an unknown subject to this kind's
+	// subject (once the producer is fixed). Letters of a kind are still
+	// replayed to their own subject, and refused when To names another.
+	To schemas.Kind
+}
+
 // Replay republishes every dead letter matching f to its original subject
 // with ReplayHeader's headers, under ReplayMsgID, waits for the events
-// stream to acknowledge it, and only then deletes the dead letter. With
-// dryRun it only writes what it would do. It writes progress every 1,000
-// dead letters and a final count to w, and returns how many it replayed.
+// stream to acknowledge it, and only then deletes the dead letter (and
+// then its body in the object store, if it had one there). A letter whose
+// body is in the object store is replayed with that body and its headers,
+// as if it had been stored whole. With opts.DryRun it only writes what it
+// would do. It writes progress every 1,000 dead letters and a final count
+// to w, and returns how many it replayed.
 //
 // Re-running an interrupted replay replays nothing twice within the events
 // stream's duplicate window (2 minutes by default): a dead letter that was
@@ -307,33 +343,39 @@ func Show(ctx context.Context, js jetstream.JetStream, names queue.Names, seq ui
 // publish it a second time (for an activity the API upserts on its
 // reference, so it still updates the same activity).
 //
-// Dead letters whose CG-Original-Subject is not the event subject of one of
-// the kinds (names.EventSubject) are skipped and reported on w: published
-// anywhere else, no consumer would read them, and the dead letter would be
-// deleted for nothing.
-func Replay(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filter, dryRun bool, w io.Writer) (n int, err error) {
+// Some letters are refused, reported on w and left in place, and the
+// replay then ends with an error once the others are replayed: a letter
+// whose dead-letter subject and CG-Original-Subject name different kinds
+// (someone published it by hand, or moved it), a letter of a kind when
+// opts.To names another, and a letter of an unknown subject without
+// opts.To (no consumer would read it there, and the letter would be
+// deleted for nothing).
+func Replay(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filter, opts ReplayOptions, w io.Writer) (n int, err error) {
 	stream, err := dlqStream(ctx, js, names)
 	if err != nil {
 		return 0, err
 	}
-	skipped := 0
-	err = scan(ctx, stream, names, f, !dryRun, func(l *Letter) error {
-		subject := l.Header.Get(HeaderOriginalSubject)
-		if !isEventSubject(names, subject) {
-			skipped++
-			fmt.Fprintf(w, "skipped seq %d: %s %q is not an event subject\n", l.Seq, HeaderOriginalSubject, subject)
+	refused := 0
+	err = scan(ctx, stream, names, f, !opts.DryRun, func(l *Letter) error {
+		subject, why := replaySubject(names, l, opts.To)
+		if why != "" {
+			refused++
+			fmt.Fprintf(w, "refused seq %d: %s\n", l.Seq, why)
 			return nil
 		}
-		if dryRun {
+		if opts.DryRun {
 			n++
 			fmt.Fprintf(w, "would replay seq %d (%s, %s) to %s\n", l.Seq, l.Kind(), l.Header.Get(HeaderErrorKind), subject)
 			return nil
+		}
+		if err := resolve(ctx, js, names, l); err != nil {
+			return err
 		}
 		msg := &nats.Msg{Subject: subject, Header: ReplayHeader(l.Header), Data: l.Data}
 		if _, err := queue.Publish(ctx, js, msg, ReplayMsgID(names.DLQStream(), l.Seq)); err != nil {
 			return fmt.Errorf("replay dead letter %d: %w", l.Seq, err)
 		}
-		if err := deleteLetter(ctx, stream, l.Seq); err != nil {
+		if err := deleteLetter(ctx, js, names, stream, l); err != nil {
 			return fmt.Errorf("dead letter %d was replayed but not deleted (a re-run deduplicates it): %w", l.Seq, err)
 		}
 		n++
@@ -343,15 +385,37 @@ func Replay(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fi
 		return nil
 	})
 	verb := "replayed"
-	if dryRun {
+	if opts.DryRun {
 		verb = "would replay"
 	}
 	line := verb + " " + count(n, "dead letter")
-	if skipped > 0 {
-		line += fmt.Sprintf("; skipped %d", skipped)
+	if refused > 0 {
+		line += fmt.Sprintf("; refused %d", refused)
 	}
 	fmt.Fprintln(w, line)
+	if err == nil && refused > 0 {
+		err = fmt.Errorf("refused %s (see above); they stay in %s", count(refused, "dead letter"), names.DLQStream())
+	}
 	return n, err
+}
+
+// replaySubject is where l is replayed to, or why it is not.
+func replaySubject(names queue.Names, l *Letter, to schemas.Kind) (subject, refused string) {
+	orig := l.Header.Get(HeaderOriginalSubject)
+	origKind := originalKind(names, orig)
+	if kind := schemas.Kind(l.Kind()); kind != origKind {
+		return "", fmt.Sprintf("kinds disagree: its subject %s says %s but %s %q says %s; replay it by hand if you know which is right",
+			l.Subject, kind, HeaderOriginalSubject, orig, origKind)
+	}
+	switch {
+	case origKind == queue.UnknownKind && to == "":
+		return "", fmt.Sprintf("%s %q is not an event subject; send it to a kind's subject with --to KIND", HeaderOriginalSubject, orig)
+	case origKind == queue.UnknownKind:
+		return names.EventSubject(to), ""
+	case to != "" && to != origKind:
+		return "", fmt.Sprintf("it is a dead letter of kind %s, not %s (--to)", origKind, to)
+	}
+	return orig, ""
 }
 
 // Purge deletes every dead letter matching f, writing progress every
@@ -362,7 +426,7 @@ func Purge(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fil
 		return 0, err
 	}
 	err = scan(ctx, stream, names, f, false, func(l *Letter) error {
-		if err := deleteLetter(ctx, stream, l.Seq); err != nil {
+		if err := deleteLetter(ctx, js, names, stream, l); err != nil {
 			return fmt.Errorf("delete dead letter %d: %w", l.Seq, err)
 		}
 		n++
@@ -375,30 +439,19 @@ func Purge(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fil
 	return n, err
 }
 
-// isEventSubject reports whether subject is where the worker consumes one
-// of the event kinds.
-func isEventSubject(names queue.Names, subject string) bool {
-	for _, k := range schemas.Kinds {
-		if subject == names.EventSubject(k) {
-			return true
-		}
-	}
-	return false
-}
-
-// deleteLetter deletes seq; one already gone (a concurrent purge or
+// deleteLetter deletes the letter l, then its body in the object store if
+// it has one there (the reverse of Store's order, so no letter is ever
+// left without its body). A letter already gone (a concurrent purge or
 // replay) is not an error. A failed delete says why only as text
 // (ErrMsgDeleteUnsuccessful), so a failure is followed by a look-up that
 // tells "already gone" apart from a real failure.
-func deleteLetter(ctx context.Context, stream jetstream.Stream, seq uint64) error {
-	err := stream.DeleteMsg(ctx, seq)
-	if err == nil {
-		return nil
+func deleteLetter(ctx context.Context, js jetstream.JetStream, names queue.Names, stream jetstream.Stream, l *Letter) error {
+	if err := stream.DeleteMsg(ctx, l.Seq); err != nil {
+		if _, gerr := stream.GetMsg(ctx, l.Seq); !errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return err
+		}
 	}
-	if _, gerr := stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
-		return nil
-	}
-	return err
+	return deleteBody(ctx, js, names, l.Header)
 }
 
 func count(n int, noun string) string {

@@ -77,14 +77,14 @@ func (f *fixture) deadLetter(t *testing.T, kind schemas.Kind, body string, heade
 		t.Fatal(err)
 	}
 	dl, id := deadletter.Build(f.names, msg.Subject(), msg.Headers(), msg.Data(), meta, info)
-	ack, err := queue.Publish(f.ctx, f.js, dl, id)
-	if err != nil {
-		t.Fatal(err)
+	st, err := deadletter.Store(f.ctx, f.js, f.names, dl, id)
+	if err != nil || st.Existing {
+		t.Fatal(err, st)
 	}
 	if err := msg.Ack(); err != nil {
 		t.Fatal(err)
 	}
-	return ack.Sequence
+	return st.Seq
 }
 
 func (f *fixture) streamMsgs(t *testing.T, stream string) uint64 {
@@ -264,7 +264,7 @@ func TestShow(t *testing.T) {
 	}
 	for _, want := range []string{
 		fmt.Sprintf("seq:     %d\n", seq),
-		"subject: acme.dlq.activity\n",
+		"subject: acme.dlq.activity.ACME_EVENTS-",
 		"  CG-Configuration: c1\n",
 		"  CG-Error-Kind: schema\n",
 		"errors:\n  {\n    \"account\": [\n      \"The account field is required.\"\n    ]\n  }\n",
@@ -302,7 +302,7 @@ func TestReplay(t *testing.T) {
 	other := f.deadLetter(t, schemas.Contact, `{}`, nil, deadletter.Info{ErrorKind: "schema", Error: "no Email"})
 
 	var out bytes.Buffer
-	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{Kind: "activity"}, false, &out)
+	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{Kind: "activity"}, deadletter.ReplayOptions{}, &out)
 	if err != nil || n != 1 {
 		t.Fatalf("Replay = %d, %v", n, err)
 	}
@@ -346,7 +346,7 @@ func TestReplayRerunReplaysOnce(t *testing.T) {
 		seqs = append(seqs, f.deadLetter(t, schemas.Account, fmt.Sprintf(`{"i":%d}`, i), nil, deadletter.Info{ErrorKind: "api-422", Error: "x"}))
 	}
 	// A run interrupted after a few: replay a subset.
-	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{SeqFrom: seqs[0], SeqTo: seqs[3]}, false, &bytes.Buffer{})
+	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{SeqFrom: seqs[0], SeqTo: seqs[3]}, deadletter.ReplayOptions{}, &bytes.Buffer{})
 	if err != nil || n != 4 {
 		t.Fatalf("first run = %d, %v", n, err)
 	}
@@ -367,11 +367,11 @@ func TestReplayRerunReplaysOnce(t *testing.T) {
 	// A cancelled run does nothing.
 	cctx, cancel := context.WithCancel(f.ctx)
 	cancel()
-	if n, err := deadletter.Replay(cctx, f.js, f.names, deadletter.Filter{}, false, &bytes.Buffer{}); err == nil || n != 0 {
+	if n, err := deadletter.Replay(cctx, f.js, f.names, deadletter.Filter{}, deadletter.ReplayOptions{}, &bytes.Buffer{}); err == nil || n != 0 {
 		t.Errorf("cancelled run = %d, %v", n, err)
 	}
 
-	n, err = deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, false, &bytes.Buffer{})
+	n, err = deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, deadletter.ReplayOptions{}, &bytes.Buffer{})
 	if err != nil || n != 6 {
 		t.Fatalf("re-run = %d, %v", n, err)
 	}
@@ -398,7 +398,7 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	events := f.streamMsgs(t, f.names.EventsStream())
 
 	var out bytes.Buffer
-	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{ErrorKind: "schema"}, true, &out)
+	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{ErrorKind: "schema"}, deadletter.ReplayOptions{DryRun: true}, &out)
 	if err != nil || n != 1 {
 		t.Fatalf("dry run = %d, %v", n, err)
 	}
@@ -414,7 +414,7 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	}
 }
 
-func TestReplaySkipsForeignSubjects(t *testing.T) {
+func TestReplayRefusesForeignSubjects(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	// Published by hand, without the dead-letter headers.
@@ -422,26 +422,28 @@ func TestReplaySkipsForeignSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, false, &out)
-	if err != nil || n != 0 || !strings.Contains(out.String(), "skipped seq 1") || !strings.HasSuffix(out.String(), "replayed 0 dead letters; skipped 1\n") {
+	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, deadletter.ReplayOptions{}, &out)
+	// Its subject says activity, its missing CG-Original-Subject says
+	// nothing: the kinds disagree.
+	if err == nil || n != 0 || !strings.Contains(out.String(), "refused seq 1: kinds disagree") || !strings.HasSuffix(out.String(), "replayed 0 dead letters; refused 1\n") {
 		t.Errorf("Replay = %d, %v, %q", n, err, out.String())
 	}
 	if f.streamMsgs(t, f.names.DLQStream()) != 1 {
-		t.Error("skipped dead letter was deleted")
+		t.Error("refused dead letter was deleted")
 	}
 
 	// Under the events prefix but no kind's subject: no consumer reads it
 	// (and the events stream would store it), so it is not replayed either.
 	for _, subject := range []string{"acme.events.bogus", "acme.events.activity.x", "cg.events.activity"} {
-		if _, err := f.js.PublishMsg(f.ctx, &nats.Msg{Subject: "acme.dlq.activity", Header: nats.Header{"CG-Original-Subject": {subject}}, Data: []byte(`{}`)}); err != nil {
+		if _, err := f.js.PublishMsg(f.ctx, &nats.Msg{Subject: "acme.dlq.unknown." + subject, Header: nats.Header{"CG-Original-Subject": {subject}}, Data: []byte(`{}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	events := f.streamMsgs(t, f.names.EventsStream())
 	out.Reset()
-	n, err = deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{SeqFrom: 2}, false, &out)
-	if err != nil || n != 0 || !strings.Contains(out.String(), `skipped seq 2: CG-Original-Subject "acme.events.bogus" is not an event subject`) ||
-		!strings.HasSuffix(out.String(), "replayed 0 dead letters; skipped 3\n") {
+	n, err = deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{SeqFrom: 2}, deadletter.ReplayOptions{}, &out)
+	if err == nil || n != 0 || !strings.Contains(out.String(), `refused seq 2: CG-Original-Subject "acme.events.bogus" is not an event subject; send it to a kind's subject with --to KIND`) ||
+		!strings.HasSuffix(out.String(), "replayed 0 dead letters; refused 3\n") {
 		t.Errorf("Replay = %d, %v, %q", n, err, out.String())
 	}
 	if got := f.streamMsgs(t, f.names.DLQStream()); got != 4 {
@@ -461,7 +463,7 @@ func TestReplayKeepsDeadLetterWhenRepublishFails(t *testing.T) {
 	if err := f.js.DeleteStream(f.ctx, f.names.EventsStream()); err != nil {
 		t.Fatal(err)
 	}
-	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, false, &bytes.Buffer{})
+	n, err := deadletter.Replay(f.ctx, f.js, f.names, deadletter.Filter{}, deadletter.ReplayOptions{}, &bytes.Buffer{})
 	if err == nil || n != 0 || !strings.Contains(err.Error(), "replay dead letter 1") {
 		t.Errorf("Replay = %d, %v; want an error", n, err)
 	}

@@ -1,0 +1,129 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cgworker/cgworker/queue"
+	"github.com/cgworker/cgworker/queue/deadletter"
+)
+
+// Events on unknown subjects (README, "Dead letters").
+//
+// The events stream cgworker creates takes exactly the three kinds'
+// subjects, so a producer's typo fails at the producer. A stream an
+// operator made with <prefix>.events.> stores any subject under it, and
+// nothing would ever read, count or dead-letter an event on
+// cg.events.ticket or cg.events.activity.v2. So every replica looks, every
+// UnknownSubjectsInterval, at the subjects the stream holds (stream info
+// with a subject filter gives per-subject counts) and, when some are no
+// kind's, reads exactly those through the durable consumer
+// cgworker-unknown and dead-letters each event as unknown-subject, on
+// <prefix>.dlq.unknown.<stream>-<seq>-<ts>, through settle like any other.
+// A catch-all consumer would see the kinds' events a second time. A kind
+// left unconsumed because its configuration is missing is still a kind:
+// its events wait in the stream, as the README says.
+
+// unknownBatch is how many unknown-subject events one fetch takes: each is
+// dead-lettered in turn, well within the ack wait.
+const unknownBatch = 16
+
+// watchUnknown dead-letters events on unknown subjects until ctx ends;
+// the returned channel is closed when it has stopped.
+func (w *Worker) watchUnknown(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.cfg.UnknownSubjectsInterval)
+		defer t.Stop()
+		for {
+			if err := w.sweepUnknown(ctx); err != nil && ctx.Err() == nil {
+				w.cfg.Logger.Warn("cannot dead-letter events on unknown subjects; trying again later",
+					"stream", w.cfg.Names.EventsStream(), "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return done
+}
+
+// sweepUnknown dead-letters every event on an unknown subject stored now.
+func (w *Worker) sweepUnknown(ctx context.Context) error {
+	subjects, err := w.unknownSubjects(ctx)
+	if err != nil || len(subjects) == 0 {
+		return err
+	}
+	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
+	cons, err := queue.EnsureUnknownConsumer(ctx, w.js, sc, subjects)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.FetchNoWait(unknownBatch)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			w.deadLetterUnknown(ctx, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// unknownSubjects are the subjects under <prefix>.events.> the events
+// stream holds messages on that are no kind's, sorted.
+func (w *Worker) unknownSubjects(ctx context.Context) ([]string, error) {
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := w.js.Stream(ictx, w.cfg.Names.EventsStream())
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", w.cfg.Names.EventsStream(), err)
+	}
+	info, err := s.Info(ictx, jetstream.WithSubjectFilter(w.cfg.Names.EventsWildcard()))
+	if err != nil {
+		return nil, fmt.Errorf("subjects of stream %s: %w", w.cfg.Names.EventsStream(), err)
+	}
+	var out []string
+	for subject, n := range info.State.Subjects {
+		if _, known := w.cfg.Names.EventKindOf(subject); !known && n > 0 {
+			out = append(out, subject)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// deadLetterUnknown settles one event on an unknown subject.
+func (w *Worker) deadLetterUnknown(ctx context.Context, m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		_ = m.Term() // not a JetStream message: cannot happen on a pull consumer
+		return
+	}
+	h := &held{msg: m, meta: meta, kind: queue.UnknownKind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
+	o := Outcome{
+		Action:    DeadLetter,
+		ErrorKind: deadletter.ErrorKindUnknownSubject,
+		Err: fmt.Errorf("subject %s is no event kind's (want one of %s)",
+			m.Subject(), strings.Join(w.cfg.Names.EventSubjects(), ", ")),
+	}
+	w.settle(ctx, h, request{kind: queue.UnknownKind}, o)
+}
