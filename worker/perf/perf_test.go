@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -162,6 +164,11 @@ func BenchmarkBinary(b *testing.B) {
 // pairs is how many alternating pairs of runs a comparison makes.
 var pairs = flag.Int("pairs", 5, "BenchmarkBinary: alternating runs of each consumer per comparison")
 
+// profileDir, when set, gets a `perf record` CPU profile of every replica
+// and of the test process (the NATS server) during each backlog drain:
+// read them with `perf report -i FILE --no-children --sort sym`.
+var profileDir = flag.String("profile", "", "BenchmarkBinary: directory for perf record profiles of the drains")
+
 // consumer is what a run starts: replicas of a binary with extra
 // environment.
 type consumer struct {
@@ -266,6 +273,33 @@ func (r result) String() string {
 		r.eventsPerSecond(), r.cpuPerEvent(), ms(r.p50), ms(r.p99), mib(r.peakRSS), mib(r.peakHeap))
 }
 
+var profileRuns atomic.Int64
+
+// profile starts `perf record` on the replicas and on the test process when
+// -profile is set, and returns what stops them.
+func profile(b *testing.B, procs []proc) (stop func()) {
+	if *profileDir == "" {
+		return func() {}
+	}
+	run := profileRuns.Add(1)
+	pids := map[string]int{"nats": os.Getpid()}
+	for _, p := range procs {
+		pids[fmt.Sprintf("%s-%s", filepath.Base(p.bin), p.Name)] = p.Pid()
+	}
+	var recs []*proctest.Process
+	for name, pid := range pids {
+		out := filepath.Join(*profileDir, fmt.Sprintf("run%d-%s.data", run, name))
+		recs = append(recs, proctest.Start(b, "perf-"+name, "perf", nil,
+			"record", "-F", "499", "-g", "-o", out, "-p", strconv.Itoa(pid)))
+	}
+	return func() {
+		for _, r := range recs {
+			r.Signal(syscall.SIGINT)
+			r.Wait(30 * time.Second)
+		}
+	}
+}
+
 // otlpSink is an OTLP/HTTP endpoint that takes and discards whatever is
 // exported to it, returning its base URL.
 func otlpSink(tb testing.TB) string {
@@ -313,6 +347,7 @@ func runOnce(b *testing.B, s runSpec, c consumer) result {
 	if _, err := js.PauseConsumer(ctx, stream, durable, t0); err != nil {
 		b.Fatal(err)
 	}
+	stopProfiles := profile(b, procs)
 	b.StartTimer()
 	nextReport := t0.Add(5 * time.Second)
 	waitFor(b, 10*time.Minute, "backlog acknowledged", func() bool {
@@ -327,6 +362,7 @@ func runOnce(b *testing.B, s runSpec, c consumer) result {
 	})
 	elapsed := time.Since(t0)
 	b.StopTimer()
+	stopProfiles()
 	perEvent := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(s.events) }
 	r := result{
 		events:    s.events,
@@ -508,11 +544,14 @@ func workerEnv(natsURL, apiURL string) map[string]string {
 
 // proc is a process started by a benchmark: the emulator, a replica of
 // cgworker or of the baseline.
-type proc struct{ *proctest.Process }
+type proc struct {
+	*proctest.Process
+	bin string
+}
 
 func start(tb testing.TB, name, bin string, env map[string]string, args ...string) proc {
 	tb.Helper()
-	return proc{proctest.Start(tb, name, bin, env, args...)}
+	return proc{proctest.Start(tb, name, bin, env, args...), bin}
 }
 
 // url waits for the emulator's first line, its base URL.
