@@ -219,6 +219,7 @@ func compare(b *testing.B, s runSpec, ca, cb consumer) {
 		b.ReportMetric(m(func(r result) float64 { return ms(r.p99) }), x.prefix+"p99-ms")
 		b.ReportMetric(m(func(r result) float64 { return mib(r.peakRSS) }), x.prefix+"peak-rss-MiB")
 		b.ReportMetric(m(func(r result) float64 { return mib(r.peakHeap) }), x.prefix+"peak-heap-MiB")
+		b.ReportMetric(m(func(r result) float64 { return float64(r.pulls) * 1000 / float64(r.events) }), x.prefix+"pulls/1k")
 	}
 	b.ReportMetric(ratio(result.eventsPerSecond), "events/s-a/b")
 	b.ReportMetric(ratio(result.cpuPerEvent), "cpu/event-a/b")
@@ -259,6 +260,7 @@ type result struct {
 	p50, p99        time.Duration
 	peakRSS         int64 // bytes, the largest replica's
 	peakHeap        int64 // bytes, the largest replica's
+	pulls           int64 // pull requests during the drain
 }
 
 func (r result) eventsPerSecond() float64 { return float64(r.events) / r.elapsed.Seconds() }
@@ -269,8 +271,30 @@ func (r result) cpuPerEvent() float64 {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("%.0f events/s, %.1f µs CPU/event, p50 %.1f ms, p99 %.1f ms, RSS %.1f MiB, heap %.0f MiB",
-		r.eventsPerSecond(), r.cpuPerEvent(), ms(r.p50), ms(r.p99), mib(r.peakRSS), mib(r.peakHeap))
+	return fmt.Sprintf("%.0f events/s, %.1f µs CPU/event, %d pulls, p50 %.1f ms, p99 %.1f ms, RSS %.1f MiB, heap %.0f MiB",
+		r.eventsPerSecond(), r.cpuPerEvent(), r.pulls, ms(r.p50), ms(r.p99), mib(r.peakRSS), mib(r.peakHeap))
+}
+
+// countPulls counts the pull requests made to a consumer from now on; the
+// returned function stops counting and returns the count.
+func countPulls(tb testing.TB, url, stream, durable string) func() int64 {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n atomic.Int64
+	if _, err := nc.Subscribe("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+durable, func(*nats.Msg) { n.Add(1) }); err != nil {
+		tb.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	return func() int64 {
+		_ = nc.Flush()
+		nc.Close()
+		return n.Load()
+	}
 }
 
 var profileRuns atomic.Int64
@@ -339,7 +363,9 @@ func runOnce(b *testing.B, s runSpec, c consumer) result {
 		return err == nil && info.NumWaiting >= c.replicas
 	})
 
-	// Backlog drain.
+	// Backlog drain. The test counts the consumer's pull requests by
+	// listening on their subject.
+	pulls := countPulls(b, ns.URL, stream, durable)
 	workerCPU0, emuCPU0, selfCPU0 := cpuOf(b, procs...), cpuOf(b, emu), proctest.SelfCPU()
 	// The server kicks a paused consumer when its pause ends, but not when
 	// it is resumed early: end the pause shortly instead of resuming.
@@ -370,6 +396,7 @@ func runOnce(b *testing.B, s runSpec, c consumer) result {
 		workerCPU: cpuOf(b, procs...) - workerCPU0,
 		emuCPU:    perEvent(cpuOf(b, emu) - emuCPU0),
 		natsCPU:   perEvent(proctest.SelfCPU() - selfCPU0),
+		pulls:     pulls(),
 	}
 
 	r.p50, r.p99 = measureLatency(b, js, ns.URL)
