@@ -314,7 +314,7 @@ func profile(b *testing.B, procs []proc) (stop func()) {
 	for name, pid := range pids {
 		out := filepath.Join(*profileDir, fmt.Sprintf("run%d-%s.data", run, name))
 		recs = append(recs, proctest.Start(b, "perf-"+name, "perf", nil,
-			"record", "-F", "499", "-g", "-o", out, "-p", strconv.Itoa(pid)))
+			"record", "-F", "999", "-g", "-o", out, "-p", strconv.Itoa(pid)))
 	}
 	return func() {
 		for _, r := range recs {
@@ -640,6 +640,13 @@ func peakRSS(tb testing.TB, p proc) int64 {
 	if err != nil {
 		tb.Fatalf("%s: %v", p.Name, err)
 	}
+	var parts []string // what the resident set is made of now, for the log
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "RssAnon:") || strings.HasPrefix(line, "RssFile:") {
+			parts = append(parts, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	tb.Logf("%s: %s", p.Name, strings.Join(parts, ", "))
 	for line := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
