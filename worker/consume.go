@@ -156,19 +156,33 @@ const pullWait = 5 * time.Second
 // only into free slots, and every fetched message is reported in progress
 // from then on (take). Nothing sits in a client buffer unreported, where
 // its ack wait would run out and another replica would process it too. An
-// idle consumer waits on the server with one slot; once messages flow, each
-// fetch takes as many as there are free slots (at most Batch) without
-// waiting.
+// idle consumer waits on the server with one slot; once messages flow, a
+// fetch waits for refill free slots and then takes as many as there are
+// (at most Batch) without waiting on the server. Fetching as each slot
+// frees would cost a pull request, on the worker and on the server, per
+// message; the look-ahead queue keeps the handlers busy meanwhile.
 func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
+	// Half the look-ahead: the other half is still queued for the handlers
+	// while the fetch makes its round trip. And at most half the slots
+	// shared among the kinds' pulls, so that pulls each holding slots while
+	// they wait for more can never hold them all.
+	slots := w.cfg.Concurrency + w.cfg.Lookahead
+	refill := max(min(w.cfg.Lookahead/2, w.cfg.Batch, slots/(2*len(w.cfg.Kinds))), 1)
 	flowing := false
 	for {
-		select {
-		case w.sem <- struct{}{}:
-		case <-w.stopping.Done():
-			return
+		k := 0
+		for want := 1; k < want; k++ {
+			select {
+			case w.sem <- struct{}{}:
+			case <-w.stopping.Done():
+				w.releaseSlots(k)
+				return
+			}
+			if flowing {
+				want = refill
+			}
 		}
-		k := 1
 		if flowing {
 			for k < w.cfg.Batch && w.trySlot() {
 				k++
@@ -312,12 +326,19 @@ func (w *Worker) handle(h *held) {
 	w.metrics.inFlight.Add(ctx, 1)
 	defer w.metrics.inFlight.Add(ctx, -1)
 
-	_, vspan := w.tracer.Start(ctx, "validate")
-	req, invalid := w.prepare(kind, m, meta)
-	if invalid != nil {
-		vspan.SetStatus(codes.Error, string(invalid.Kind))
+	// The validation span only under a recorded span: with one trace in
+	// ten sampled, the other nine would start a span nobody keeps.
+	var vspan trace.Span
+	if recording {
+		_, vspan = w.tracer.Start(ctx, "validate")
 	}
-	vspan.End()
+	req, invalid := w.prepare(kind, m, meta)
+	if vspan != nil {
+		if invalid != nil {
+			vspan.SetStatus(codes.Error, string(invalid.Kind))
+		}
+		vspan.End()
+	}
 
 	var o Outcome
 	if invalid != nil {

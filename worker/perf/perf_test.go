@@ -4,13 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +45,7 @@ const activity = `{"account":"ACME Industries","type":"Support Ticket","source":
 // and not a queue's.
 const (
 	latencyRate   = 1000 // events/s
-	latencyEvents = 3000
+	latencyEvents = 2000
 )
 
 func TestMain(m *testing.M) { os.Exit(proctest.Run(m)) }
@@ -69,15 +76,24 @@ func TestBaseline(t *testing.T) {
 	p.stop(t)
 }
 
-// BenchmarkBinary is cgworker's performance record (issue 8). Each run of
-// a configuration (b.N runs; one with the default -benchtime) measures:
+// BenchmarkBinary is cgworker's performance record (issues 8 and 14). Each
+// comparison runs two consumers in alternating runs, -pairs pairs of them
+// (5 by default), each run with its own NATS server and emulator, so that
+// both consumers of a pair see the same machine. It reports each
+// consumer's median figures (prefixed "a-" for the first, "b-" for the
+// second) and the medians of the per-pair ratios a/b. One run measures:
 //
 //   - events/s: a backlog of N valid activities is published while the
 //     durable consumer is paused; the replicas start and each registers its
 //     pull request; then the pause ends and the clock runs until
 //     the consumer's ack floor reaches the last event (polled every 5 ms).
 //     Start-up is therefore not counted, and neither is publishing.
-//   - p50-ms, p99-ms: afterwards, 3,000 events are published at 1,000/s;
+//   - cpu-µs/event: user+system CPU of the replicas during the backlog drain
+//     (/proc/PID/stat, 10 ms ticks), per event; emu-cpu-µs/event and
+//     nats-cpu-µs/event the same for the emulator process and for the test
+//     process (the embedded NATS server, an OTLP sink when spans are
+//     exported, and the test's 5 ms polling).
+//   - p50-ms, p99-ms: afterwards, 2,000 events are published at 1,000/s;
 //     the consumer samples every acknowledgement (sample_freq 100%) and the
 //     server's ack advisory, received by the test over the in-process
 //     server, marks the acknowledgement. Latency = advisory received - time
@@ -85,101 +101,243 @@ func TestBaseline(t *testing.T) {
 //   - peak-rss-MiB: the largest VmHWM of the replicas, read from /proc just
 //     before they are stopped; peak-heap-MiB: the largest heap their
 //     GODEBUG=gctrace=1 lines report (1 MiB resolution).
-//   - worker-cpu-ms/1k: user+system CPU of all replicas during the backlog
-//     drain (/proc/PID/stat), per 1,000 events; emulator-cpu-ms/1k and
-//     nats-cpu-ms/1k the same for the emulator process and for the test
-//     process (the embedded NATS server, plus the test's 5 ms polling).
+//
+// The comparisons:
+//
+//   - latency=0, latency=20ms: `cgworker run` (a) against the plain
+//     consumer of testdata/baseline (b), emulator latency 0 and 20 ms.
+//   - tracing=10%: cgworker exporting spans over OTLP/HTTP to a sink in the
+//     test process, one trace in ten sampled and no incoming traceparent
+//     (a), against cgworker exporting nothing (b).
+//   - gc=...: cgworker with another GOGC or a GOMEMLIMIT (a) against the
+//     plain consumer (b), to price the garbage collector's setting.
+//   - replicas=3: three cgworker replicas against one.
 //
 // Everything shares the machine's cores: the NATS server in the test
 // process, the emulator process and the replicas.
 //
-//	go test -run '^$' -bench Binary -count 3 ./worker/perf/
+//	go test -run '^$' -bench 'Binary/latency' ./worker/perf/ -pairs 5
 func BenchmarkBinary(b *testing.B) {
-	cgworker, baseline := proctest.Cgworker(b), baselineBinary(b)
-	for _, lat := range []struct {
-		name    string
-		latency time.Duration
-		events  int
-	}{
-		{"latency=0", 0, 20_000},
-		{"latency=20ms", 20 * time.Millisecond, 10_000},
+	cg, base := proctest.Cgworker(b), baselineBinary(b)
+	cgworker := consumer{bin: cg, args: []string{"run"}, replicas: 1}
+	baseline := consumer{bin: base, replicas: 1}
+	const backlog0, backlog20 = 20_000, 10_000
+	b.Run("latency=0", func(b *testing.B) {
+		compare(b, runSpec{emulator: cg, events: backlog0}, cgworker, baseline)
+	})
+	b.Run("latency=20ms", func(b *testing.B) {
+		compare(b, runSpec{emulator: cg, events: backlog20, latency: 20 * time.Millisecond}, cgworker, baseline)
+	})
+	b.Run("tracing=10%", func(b *testing.B) {
+		sink := otlpSink(b)
+		exporting := cgworker.with(map[string]string{
+			"OTEL_TRACES_EXPORTER":               "otlp",
+			"OTEL_EXPORTER_OTLP_PROTOCOL":        "http/protobuf",
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink + "/v1/traces",
+			"OTEL_TRACES_SAMPLER":                "parentbased_traceidratio",
+			"OTEL_TRACES_SAMPLER_ARG":            "0.1",
+		})
+		compare(b, runSpec{emulator: cg, events: backlog0}, exporting, cgworker)
+	})
+	for _, gc := range []struct{ name, gogc, limit string }{
+		{"gc=100", "100", ""},
+		{"gc=200", "200", ""},
+		{"gc=400", "400", ""},
+		{"gc=off+limit=24MiB", "off", "24MiB"},
+		{"gc=100+limit=24MiB", "100", "24MiB"},
 	} {
-		b.Run(lat.name, func(b *testing.B) {
-			for _, c := range []struct {
-				name     string
-				bin      string
-				args     []string
-				replicas int
-			}{
-				{"replicas=1/cgworker", cgworker, []string{"run"}, 1},
-				{"replicas=1/baseline", baseline, nil, 1},
-				{"replicas=3/cgworker", cgworker, []string{"run"}, 3},
-			} {
-				b.Run(c.name, func(b *testing.B) {
-					var sum result
-					for range b.N {
-						sum = sum.add(runOnce(b, runSpec{
-							emulator: cgworker, bin: c.bin, args: c.args, replicas: c.replicas,
-							latency: lat.latency, events: lat.events,
-						}))
-					}
-					sum.report(b, b.N)
-				})
+		b.Run(gc.name, func(b *testing.B) {
+			env := map[string]string{"GOGC": gc.gogc}
+			if gc.limit != "" {
+				env["GOMEMLIMIT"] = gc.limit
 			}
+			compare(b, runSpec{emulator: cg, events: backlog0}, cgworker.with(env), baseline)
 		})
 	}
+	b.Run("replicas=3", func(b *testing.B) {
+		three := cgworker
+		three.replicas = 3
+		compare(b, runSpec{emulator: cg, events: backlog20, latency: 20 * time.Millisecond}, three, cgworker)
+	})
 }
+
+// pairs is how many alternating pairs of runs a comparison makes.
+var pairs = flag.Int("pairs", 5, "BenchmarkBinary: alternating runs of each consumer per comparison")
+
+// profileDir, when set, gets a `perf record` CPU profile of every replica
+// and of the test process (the NATS server) during each backlog drain:
+// read them with `perf report -i FILE --no-children --sort sym`.
+var profileDir = flag.String("profile", "", "BenchmarkBinary: directory for perf record profiles of the drains")
+
+// consumer is what a run starts: replicas of a binary with extra
+// environment.
+type consumer struct {
+	bin      string
+	args     []string
+	env      map[string]string // on top of workerEnv
+	replicas int
+}
+
+func (c consumer) with(env map[string]string) consumer {
+	c.env = maps.Clone(c.env)
+	if c.env == nil {
+		c.env = map[string]string{}
+	}
+	maps.Copy(c.env, env)
+	return c
+}
+
+// compare runs a and b alternately, -pairs times each (b.N times that),
+// and reports their medians and the medians of the pairs' ratios.
+func compare(b *testing.B, s runSpec, ca, cb consumer) {
+	var as, bs []result
+	for range b.N {
+		for i := range *pairs {
+			ra, rb := runOnce(b, s, ca), runOnce(b, s, cb)
+			b.Logf("pair %d: a %s; b %s", i+1, ra, rb)
+			as, bs = append(as, ra), append(bs, rb)
+		}
+	}
+	ratio := func(f func(result) float64) float64 {
+		rs := make([]float64, len(as))
+		for i := range as {
+			rs[i] = f(as[i]) / f(bs[i])
+		}
+		return median(rs)
+	}
+	b.ReportMetric(0, "ns/op") // runs, not operations
+	for _, x := range []struct {
+		prefix string
+		rs     []result
+	}{{"a-", as}, {"b-", bs}} {
+		m := func(f func(result) float64) float64 { return median(mapSlice(x.rs, f)) }
+		b.ReportMetric(m(result.eventsPerSecond), x.prefix+"events/s")
+		b.ReportMetric(m(result.cpuPerEvent), x.prefix+"cpu-µs/event")
+		b.ReportMetric(m(func(r result) float64 { return r.emuCPU }), x.prefix+"emu-cpu-µs/event")
+		b.ReportMetric(m(func(r result) float64 { return r.natsCPU }), x.prefix+"nats-cpu-µs/event")
+		b.ReportMetric(m(func(r result) float64 { return ms(r.p50) }), x.prefix+"p50-ms")
+		b.ReportMetric(m(func(r result) float64 { return ms(r.p99) }), x.prefix+"p99-ms")
+		b.ReportMetric(m(func(r result) float64 { return mib(r.peakRSS) }), x.prefix+"peak-rss-MiB")
+		b.ReportMetric(m(func(r result) float64 { return mib(r.peakHeap) }), x.prefix+"peak-heap-MiB")
+		b.ReportMetric(m(func(r result) float64 { return float64(r.pulls) * 1000 / float64(r.events) }), x.prefix+"pulls/1k")
+	}
+	b.ReportMetric(ratio(result.eventsPerSecond), "events/s-a/b")
+	b.ReportMetric(ratio(result.cpuPerEvent), "cpu/event-a/b")
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Sorted(slices.Values(xs))
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+func mapSlice(rs []result, f func(result) float64) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mib(n int64) float64        { return float64(n) / (1 << 20) }
 
 type runSpec struct {
 	emulator string // the cgworker binary, for `cgworker emulator`
-	bin      string
-	args     []string
-	replicas int
 	latency  time.Duration
 	events   int
 }
 
-// result is one run's figures (or a sum of runs').
+// result is one run's figures.
 type result struct {
-	eventsPerSec     float64
-	perEvent         time.Duration // wall time per event
-	p50, p99         time.Duration
-	peakRSS          int64 // bytes
-	peakHeap         int64 // bytes
-	workerCPUPer1k   time.Duration
-	emulatorCPUPer1k time.Duration
-	natsCPUPer1k     time.Duration
+	events          int
+	elapsed         time.Duration // backlog drain
+	workerCPU       time.Duration // all replicas, during the drain
+	emuCPU, natsCPU float64       // µs per event, during the drain
+	p50, p99        time.Duration
+	peakRSS         int64 // bytes, the largest replica's
+	peakHeap        int64 // bytes, the largest replica's
+	pulls           int64 // pull requests during the drain
 }
 
-func (r result) add(o result) result {
-	return result{
-		eventsPerSec:     r.eventsPerSec + o.eventsPerSec,
-		perEvent:         r.perEvent + o.perEvent,
-		p50:              r.p50 + o.p50,
-		p99:              r.p99 + o.p99,
-		peakRSS:          max(r.peakRSS, o.peakRSS),
-		peakHeap:         max(r.peakHeap, o.peakHeap),
-		workerCPUPer1k:   r.workerCPUPer1k + o.workerCPUPer1k,
-		emulatorCPUPer1k: r.emulatorCPUPer1k + o.emulatorCPUPer1k,
-		natsCPUPer1k:     r.natsCPUPer1k + o.natsCPUPer1k,
+func (r result) eventsPerSecond() float64 { return float64(r.events) / r.elapsed.Seconds() }
+
+// cpuPerEvent is the replicas' CPU per event, in µs.
+func (r result) cpuPerEvent() float64 {
+	return float64(r.workerCPU) / float64(time.Microsecond) / float64(r.events)
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("%.0f events/s, %.1f µs CPU/event, %d pulls, p50 %.1f ms, p99 %.1f ms, RSS %.1f MiB, heap %.0f MiB",
+		r.eventsPerSecond(), r.cpuPerEvent(), r.pulls, ms(r.p50), ms(r.p99), mib(r.peakRSS), mib(r.peakHeap))
+}
+
+// countPulls counts the pull requests made to a consumer from now on; the
+// returned function stops counting and returns the count.
+func countPulls(tb testing.TB, url, stream, durable string) func() int64 {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n atomic.Int64
+	if _, err := nc.Subscribe("$JS.API.CONSUMER.MSG.NEXT."+stream+"."+durable, func(*nats.Msg) { n.Add(1) }); err != nil {
+		tb.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	return func() int64 {
+		_ = nc.Flush()
+		nc.Close()
+		return n.Load()
 	}
 }
 
-func (r result) report(b *testing.B, runs int) {
-	n := float64(runs)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / n }
-	b.ReportMetric(float64(r.perEvent)/n, "ns/op") // per event, not per run
-	b.ReportMetric(r.eventsPerSec/n, "events/s")
-	b.ReportMetric(ms(r.p50), "p50-ms")
-	b.ReportMetric(ms(r.p99), "p99-ms")
-	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-rss-MiB")
-	b.ReportMetric(float64(r.peakHeap)/(1<<20), "peak-heap-MiB")
-	b.ReportMetric(ms(r.workerCPUPer1k), "worker-cpu-ms/1k")
-	b.ReportMetric(ms(r.emulatorCPUPer1k), "emulator-cpu-ms/1k")
-	b.ReportMetric(ms(r.natsCPUPer1k), "nats-cpu-ms/1k")
+var profileRuns atomic.Int64
+
+// profile starts `perf record` on the replicas and on the test process when
+// -profile is set, and returns what stops them.
+func profile(b *testing.B, procs []proc) (stop func()) {
+	if *profileDir == "" {
+		return func() {}
+	}
+	run := profileRuns.Add(1)
+	pids := map[string]int{"nats": os.Getpid()}
+	for _, p := range procs {
+		pids[fmt.Sprintf("%s-%s", filepath.Base(p.bin), p.Name)] = p.Pid()
+	}
+	var recs []*proctest.Process
+	for name, pid := range pids {
+		out := filepath.Join(*profileDir, fmt.Sprintf("run%d-%s.data", run, name))
+		recs = append(recs, proctest.Start(b, "perf-"+name, "perf", nil,
+			"record", "-F", "999", "-g", "-o", out, "-p", strconv.Itoa(pid)))
+	}
+	return func() {
+		for _, r := range recs {
+			r.Signal(syscall.SIGINT)
+			r.Wait(30 * time.Second)
+		}
+	}
 }
 
-func runOnce(b *testing.B, s runSpec) result {
+// otlpSink is an OTLP/HTTP endpoint that takes and discards whatever is
+// exported to it, returning its base URL.
+func otlpSink(tb testing.TB) string {
+	tb.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	tb.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func runOnce(b *testing.B, s runSpec, c consumer) result {
 	b.StopTimer()
 	ns := natstest.NewServer(b)
 	emu := start(b, "emulator", s.emulator, nil, "emulator", "--addr", "127.0.0.1:0", "--latency", s.latency.String())
@@ -195,16 +353,19 @@ func runOnce(b *testing.B, s runSpec) result {
 
 	env := workerEnv(ns.URL, emuURL)
 	env["GODEBUG"] = "gctrace=1" // one line per GC on stderr, for the peak heap
-	procs := make([]proc, s.replicas)
+	maps.Copy(env, c.env)
+	procs := make([]proc, c.replicas)
 	for i := range procs {
-		procs[i] = start(b, fmt.Sprintf("replica-%d", i+1), s.bin, env, s.args...)
+		procs[i] = start(b, fmt.Sprintf("replica-%d", i+1), c.bin, env, c.args...)
 	}
 	waitFor(b, 60*time.Second, "every replica pulling", func() bool {
 		info, err := cons.Info(ctx)
-		return err == nil && info.NumWaiting >= s.replicas
+		return err == nil && info.NumWaiting >= c.replicas
 	})
 
-	// Backlog drain.
+	// Backlog drain. The test counts the consumer's pull requests by
+	// listening on their subject.
+	pulls := countPulls(b, ns.URL, stream, durable)
 	workerCPU0, emuCPU0, selfCPU0 := cpuOf(b, procs...), cpuOf(b, emu), proctest.SelfCPU()
 	// The server kicks a paused consumer when its pause ends, but not when
 	// it is resumed early: end the pause shortly instead of resuming.
@@ -212,6 +373,7 @@ func runOnce(b *testing.B, s runSpec) result {
 	if _, err := js.PauseConsumer(ctx, stream, durable, t0); err != nil {
 		b.Fatal(err)
 	}
+	stopProfiles := profile(b, procs)
 	b.StartTimer()
 	nextReport := t0.Add(5 * time.Second)
 	waitFor(b, 10*time.Minute, "backlog acknowledged", func() bool {
@@ -226,13 +388,15 @@ func runOnce(b *testing.B, s runSpec) result {
 	})
 	elapsed := time.Since(t0)
 	b.StopTimer()
-	per1k := func(d time.Duration) time.Duration { return d * 1000 / time.Duration(s.events) }
+	stopProfiles()
+	perEvent := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(s.events) }
 	r := result{
-		eventsPerSec:     float64(s.events) / elapsed.Seconds(),
-		perEvent:         elapsed / time.Duration(s.events),
-		workerCPUPer1k:   per1k(cpuOf(b, procs...) - workerCPU0),
-		emulatorCPUPer1k: per1k(cpuOf(b, emu) - emuCPU0),
-		natsCPUPer1k:     per1k(proctest.SelfCPU() - selfCPU0),
+		events:    s.events,
+		elapsed:   elapsed,
+		workerCPU: cpuOf(b, procs...) - workerCPU0,
+		emuCPU:    perEvent(cpuOf(b, emu) - emuCPU0),
+		natsCPU:   perEvent(proctest.SelfCPU() - selfCPU0),
+		pulls:     pulls(),
 	}
 
 	r.p50, r.p99 = measureLatency(b, js, ns.URL)
@@ -407,11 +571,14 @@ func workerEnv(natsURL, apiURL string) map[string]string {
 
 // proc is a process started by a benchmark: the emulator, a replica of
 // cgworker or of the baseline.
-type proc struct{ *proctest.Process }
+type proc struct {
+	*proctest.Process
+	bin string
+}
 
 func start(tb testing.TB, name, bin string, env map[string]string, args ...string) proc {
 	tb.Helper()
-	return proc{proctest.Start(tb, name, bin, env, args...)}
+	return proc{proctest.Start(tb, name, bin, env, args...), bin}
 }
 
 // url waits for the emulator's first line, its base URL.
@@ -473,6 +640,13 @@ func peakRSS(tb testing.TB, p proc) int64 {
 	if err != nil {
 		tb.Fatalf("%s: %v", p.Name, err)
 	}
+	var parts []string // what the resident set is made of now, for the log
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "RssAnon:") || strings.HasPrefix(line, "RssFile:") {
+			parts = append(parts, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	tb.Logf("%s: %s", p.Name, strings.Join(parts, ", "))
 	for line := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)

@@ -281,6 +281,56 @@ func TestHTTPTransport(t *testing.T) {
 	}
 }
 
+// With spans recorded, a request whose trace is not sampled makes no client
+// span (the sampler's decision is taken before otelhttp's work) yet still
+// carries its trace context, unsampled, to the API; a request without any
+// trace context is left to the sampler, which starts a trace.
+func TestHTTPTransportUnsampledParent(t *testing.T) {
+	t.Parallel()
+	headers := make(chan http.Header, 2)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(api.Close)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	client := &http.Client{Transport: HTTPTransport(nil, tp, nil)}
+
+	_, sampled := remoteParent()
+	unsampled := sampled.WithTraceFlags(0)
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), unsampled)
+	for _, c := range []context.Context{ctx, context.Background()} {
+		req, err := http.NewRequestWithContext(c, http.MethodPut, api.URL+"/activities/", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if req.Header.Get("Traceparent") != "" {
+			t.Error("the caller's request was changed")
+		}
+	}
+	want := "00-" + unsampled.TraceID().String() + "-" + unsampled.SpanID().String() + "-00"
+	if got := (<-headers).Get("Traceparent"); got != want {
+		t.Errorf("traceparent %q, want the unsampled parent's %q", got, want)
+	}
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d client spans, want 1 (for the request that starts a trace)", len(spans))
+	}
+	if spans[0].Parent().IsValid() {
+		t.Errorf("client span has parent %v, want a new trace", spans[0].Parent())
+	}
+	if got, wantRoot := (<-headers).Get("Traceparent"), "00-"+spans[0].SpanContext().TraceID().String()+"-"+spans[0].SpanContext().SpanID().String()+"-01"; got != wantRoot {
+		t.Errorf("traceparent %q, want the new trace's %q", got, wantRoot)
+	}
+}
+
 // With the no-op provider the transport only propagates: the producer's
 // context still reaches the API, the caller's request is left as it was.
 func TestHTTPTransportWithoutTracing(t *testing.T) {

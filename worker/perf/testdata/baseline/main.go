@@ -1,11 +1,12 @@
 // Command baseline is the least a JetStream-to-API forwarder can do, the
-// yardstick of cgworker's performance record (worker/perf): it binds the
-// durable consumer cgworker-activity of CG_EVENTS, keeps at most
-// CG_CONCURRENCY (64) PUTs in flight with the same prefetch as cgworker
-// (half the concurrency), sends each body unchanged to PUT
-// CG_IMPORTS_URL/activities/ with a bearer token fetched once at start, and
-// acknowledges on 2xx, naks otherwise. No validation, no retries, no
-// tracing, no metrics, no dead letters.
+// yardstick of cgworker's performance record (worker/perf), written as most
+// people would write it: it binds the durable consumer cgworker-activity of
+// CG_EVENTS with Consume and a client buffer of twice CG_CONCURRENCY
+// (PullMaxMessages 128 by default), and CG_CONCURRENCY (64) handler
+// goroutines send each body unchanged to PUT CG_IMPORTS_URL/activities/
+// with a bearer token fetched once at start, then acknowledge on 2xx and
+// nak otherwise. No validation, no retries, no tracing, no metrics, no dead
+// letters, and no care for a buffered message's ack wait.
 //
 // Environment: NATS_URL, CG_AUTH_URL, CG_IMPORTS_URL, CG_CLIENT_ID,
 // CG_CLIENT_SECRET, CG_CONCURRENCY. It stops on SIGTERM or SIGINT after the
@@ -16,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,35 +78,38 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(concurrency/2, 1)))
+	// The callback only hands each message over; concurrency handler
+	// goroutines, living as long as the process, do the PUTs.
+	msgs := make(chan jetstream.Msg)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			_ = m.Nak()
+		}
+	}, jetstream.PullMaxMessages(2*concurrency))
 	if err != nil {
 		return err
 	}
-	context.AfterFunc(ctx, it.Stop)
-
-	sem := make(chan struct{}, concurrency)
-	for {
-		sem <- struct{}{}
-		m, err := it.Next()
-		if err != nil {
-			<-sem
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				break
-			}
-			continue
-		}
+	var handlers sync.WaitGroup
+	for range concurrency {
+		handlers.Add(1)
 		go func() {
-			defer func() { <-sem }()
-			if put(client, putURL, auth, m.Data()) {
-				_ = m.Ack()
-			} else {
-				_ = m.Nak()
+			defer handlers.Done()
+			for m := range msgs {
+				if put(client, putURL, auth, m.Data()) {
+					_ = m.Ack()
+				} else {
+					_ = m.Nak()
+				}
 			}
 		}()
 	}
-	for range concurrency { // wait for the PUTs in flight
-		sem <- struct{}{}
-	}
+	<-ctx.Done()
+	cc.Drain() // the callback returns at once: ctx is done
+	<-cc.Closed()
+	close(msgs)
+	handlers.Wait() // the PUTs in flight
 	return nc.Drain()
 }
 
