@@ -190,6 +190,7 @@ func (c *Client) call(ctx context.Context, method, url string, body []byte, limi
 	if err != nil {
 		return nil, err
 	}
+	reportQuota(ctx, resp.header)
 	if err := statusError(method, url, resp); err != nil {
 		return nil, err
 	}
