@@ -121,6 +121,7 @@ type Controller struct {
 	paused    time.Time // no calls before this (a spent window)
 	pauses    int       // endpoint-wide pauses so far
 	opens     int       // times the breaker opened
+	changes   int       // breaker state changes, to tell whether a call made one
 	budget    int       // calls left in the rate-limit window, if quota
 	quota     bool      // the API sends X-RateLimit-Remaining
 	rtt       time.Duration
@@ -173,6 +174,7 @@ func (c *Controller) Name() string { return c.name }
 // c.mu, so c.mu is held here.
 func (c *Controller) stateChanged(_ string, _, to gobreaker.State) {
 	now := time.Now()
+	c.changes++
 	switch to {
 	case gobreaker.StateOpen:
 		c.nextProbe = now.Add(probeMin + rand.N(probeMax-probeMin+1))
@@ -336,6 +338,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 	if cgapi.IsOutage(err) && !c.open {
 		c.cause = err.Error()
 	}
+	changes := c.changes
 	t.done(err) // may open or close the breaker (stateChanged)
 
 	if q.Known {
@@ -370,7 +373,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 			c.cut(now)
 		}
 	}
-	if t.probe && c.open && !c.probing {
+	if t.probe && c.open && c.changes == changes {
 		// The probe's answer neither opened nor closed the breaker (an
 		// excluded cancellation): the next waiter probes.
 		c.nextProbe = now
