@@ -15,8 +15,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 // Worker consumes events and delivers them to the API.
@@ -27,7 +29,9 @@ type Worker struct {
 	validator *schemas.Validator
 	tracer    trace.Tracer
 	metrics   *metrics
-	health    *Health
+	health    *health.Health
+	flow      *flow.Set
+	ownFlow   bool // made by New, closed by Run
 
 	// stopping is cancelled when shutdown begins: no more pulls, no more
 	// backoff waits. putCtx is cancelled ShutdownTimeout later: PUTs still
@@ -37,10 +41,10 @@ type Worker struct {
 
 	sem      chan struct{} // one slot per message held: in flight or queued
 	jobs     chan *held    // fetched messages for the handler goroutines
+	handlers sync.WaitGroup
 	inflight *inProgress
 
-	contactMu    sync.Mutex
-	contactFirst map[uint64]time.Time // stream seq -> first contact-only 422
+	contacts contactWait
 }
 
 // New returns a worker. Nothing happens until Run.
@@ -54,17 +58,36 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 	if err != nil {
 		return nil, err
 	}
+	fs, own := cfg.Flow, false
+	if fs == nil {
+		fs, err = flow.NewSet(flow.Config{Concurrency: cfg.Concurrency, RateLimit: cfg.RateLimit, Logger: cfg.Logger, MeterProvider: cfg.MeterProvider})
+		if err != nil {
+			return nil, err
+		}
+		own = true
+		cfg.Health.WatchAPI(fs.Unavailable)
+	}
 	return &Worker{
-		cfg:          cfg,
-		js:           js,
-		client:       client,
-		validator:    validator,
-		tracer:       tp.Tracer("github.com/cgworker/cgworker/worker"),
-		metrics:      m,
-		health:       cfg.Health,
-		sem:          make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
-		contactFirst: make(map[uint64]time.Time),
+		cfg:       cfg,
+		js:        js,
+		client:    client,
+		validator: validator,
+		tracer:    tp.Tracer("github.com/cgworker/cgworker/worker"),
+		metrics:   m,
+		health:    cfg.Health,
+		flow:      fs,
+		ownFlow:   own,
+		sem:       make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
+		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
+}
+
+// endpoint is the flow controller of the API endpoint kind's events go to.
+func (w *Worker) endpoint(kind schemas.Kind) *flow.Controller {
+	if kind == schemas.Activity {
+		return w.flow.Endpoint(flow.Activities)
+	}
+	return w.flow.Endpoint(flow.Records)
 }
 
 // Run binds the consumers and processes events until ctx is cancelled,
@@ -87,7 +110,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		consumers[k] = c
 	}
-	w.health.setConsumers(true)
+	w.health.SetConsumers(true)
 	w.metrics.observeConsumers(consumers)
 
 	// In-progress reports go on until every handler is done: PUTs still
@@ -101,16 +124,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// per message would grow its stack anew each time (validation and the
 	// HTTP client run deep), about 5% of the CPU.
 	w.jobs = make(chan *held, w.cfg.Concurrency+w.cfg.Lookahead)
-	var handlers sync.WaitGroup
 	for range w.cfg.Concurrency {
-		handlers.Add(1)
-		go func() {
-			defer handlers.Done()
-			for h := range w.jobs {
-				w.handle(h)
-				w.releaseSlots(1)
-			}
-		}()
+		w.handlers.Add(1)
+		go w.handler()
 	}
 	var pullers sync.WaitGroup
 	for k, c := range consumers {
@@ -130,7 +146,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.jobs) // handlers finish what they hold and hand back what is queued
 
 	done := make(chan struct{})
-	go func() { handlers.Wait(); close(done) }()
+	go func() { w.handlers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(w.cfg.ShutdownTimeout):
@@ -141,6 +157,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbStop()
 	<-hbDone
 	w.metrics.stopObserving()
+	if w.ownFlow {
+		w.flow.Close()
+	}
 	w.cfg.Logger.Info("shut down")
 	return nil
 }
@@ -190,7 +209,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			}
 			log.Warn("cannot pull messages; retrying", "error", err)
 			c = w.rebind(kind, c, err)
-			sleepCtx(w.stopping, time.Second)
+			_ = flow.Sleep(w.stopping, time.Second)
 			continue
 		}
 		n := 0
@@ -212,10 +231,10 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			// Missed heartbeats while NATS restarts or a leader moves.
 			log.Warn("pulling messages", "error", err)
 			c = w.rebind(kind, c, err)
-			sleepCtx(w.stopping, 100*time.Millisecond)
+			_ = flow.Sleep(w.stopping, 100*time.Millisecond)
 			continue
 		}
-		w.health.setConsumers(true)
+		w.health.SetConsumers(true)
 	}
 }
 
@@ -228,7 +247,7 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
 		return c
 	}
-	w.health.setConsumers(false)
+	w.health.SetConsumers(false)
 	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
 	defer cancel()
 	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
@@ -277,13 +296,37 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 	w.jobs <- h // never blocks: the queue has room for every slot
 }
 
+// handler runs messages until the queue closes, or until one of them waits
+// for its endpoint (detached): then a new handler has taken its place.
+func (w *Worker) handler() {
+	defer w.handlers.Done()
+	for h := range w.jobs {
+		if w.handle(h) {
+			return
+		}
+		w.releaseSlots(1)
+	}
+}
+
 // handle processes one delivery of a message: prepare, deliver, settle.
-func (w *Worker) handle(h *held) {
+// When the message waits for its endpoint (breaker open, rate limit), it
+// gives its handler and slot to the others first, so an activities outage
+// never stalls records (README, "When the API is in trouble"); detached
+// then reports that this goroutine is on its own and ends with the message.
+func (w *Worker) handle(h *held) (detached bool) {
 	defer w.inflight.remove(h)
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
 		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})
-		return
+		return false
+	}
+	h.park = func() {
+		if !detached {
+			detached = true
+			w.handlers.Add(1)
+			go w.handler()
+			w.releaseSlots(1)
+		}
 	}
 	kind, m, meta := h.kind, h.msg, h.meta
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
@@ -336,43 +379,5 @@ func (w *Worker) handle(h *held) {
 		span.SetStatus(codes.Error, o.ErrorKind)
 	}
 	w.settle(ctx, h, req, o)
-}
-
-// contactFirstSeen is when this message first failed only on its contact,
-// in this process (a redelivery to another replica starts again).
-func (w *Worker) contactFirstSeen(h *held) time.Time {
-	w.contactMu.Lock()
-	defer w.contactMu.Unlock()
-	t, ok := w.contactFirst[h.seq]
-	if !ok {
-		if len(w.contactFirst) > 10000 {
-			// Messages that moved to another replica: forget the stale.
-			horizon := time.Now().Add(-2*w.cfg.ContactWait - maxNakDelay - w.cfg.RetryMaxElapsed)
-			for seq, first := range w.contactFirst {
-				if first.Before(horizon) {
-					delete(w.contactFirst, seq)
-				}
-			}
-		}
-		t = time.Now()
-		w.contactFirst[h.seq] = t
-	}
-	return t
-}
-
-func (w *Worker) forgetContact(h *held) {
-	w.contactMu.Lock()
-	delete(w.contactFirst, h.seq)
-	w.contactMu.Unlock()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return detached
 }

@@ -20,6 +20,10 @@ type held struct {
 	delivered uint64 // delivery count
 
 	since time.Time // when it was taken, or last reported in progress
+
+	// park gives the message's handler and slot to others while it
+	// waits for its endpoint; set by handle.
+	park func()
 }
 
 // inProgress tells the server, every third of the ack wait, that each held

@@ -22,11 +22,12 @@ import (
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 // metricsServer serves /healthz, /readyz and /metrics of health and a
 // meter provider exporting to Prometheus, as `cgworker run` does.
-func metricsServer(t *testing.T, health *worker.Health) (*sdkmetric.MeterProvider, string) {
+func metricsServer(t *testing.T, health *health.Health) (*sdkmetric.MeterProvider, string) {
 	reg := prometheus.NewRegistry()
 	exp, err := promexporter.New(promexporter.WithRegisterer(reg))
 	if err != nil {
@@ -127,7 +128,7 @@ func (s scrape) count(t *testing.T, name string, labels map[string]string) uint6
 func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
-	health := worker.NewHealth(true, false)
+	health := health.New(true, false)
 	mp, base := metricsServer(t, health)
 	cfg := testConfig()
 	cfg.MeterProvider = mp
@@ -183,7 +184,7 @@ func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 		{"cgworker_events_total", lbl{"kind": "account", "outcome": "delivered"}, 2},
 		{"cgworker_events_total", lbl{"kind": "activity", "outcome": "dead-lettered"}, 4},
 		{"cgworker_events_total", lbl{"kind": "activity", "outcome": "retry-later"}, 0},
-		{"cgworker_retries_total", lbl{"kind": "activity", "reason": "transient"}, 3},
+		{"cgworker_retries_total", lbl{"kind": "activity", "reason": "unavailable"}, 3},
 		{"cgworker_dead_letters_total", lbl{"kind": "activity", "error_kind": "api-422"}, 1},
 		{"cgworker_dead_letters_total", lbl{"kind": "activity", "error_kind": "schema"}, 2},
 		{"cgworker_dead_letters_total", lbl{"kind": "activity", "error_kind": "malformed"}, 1},
@@ -230,7 +231,7 @@ func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 func TestReadinessFollowsNATS(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
-	health := worker.NewHealth(true, false)
+	health := health.New(true, false)
 	_, base := metricsServer(t, health)
 	nc, err := queue.Connect(context.Background(), queue.ConnConfig{URL: w.ns.URL, OnStateChange: health.SetNATS, Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})
 	if err != nil {

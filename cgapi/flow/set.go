@@ -50,16 +50,8 @@ type Set struct {
 // NewSet returns the controllers of one replica and registers their
 // metrics.
 func NewSet(cfg Config) (*Set, error) {
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 64
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	var limiter *rate.Limiter
-	if cfg.RateLimit > 0 {
-		limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), max(int(cfg.RateLimit/10), 1))
-	}
+	cfg = cfg.withDefaults()
+	limiter := cfg.limiter()
 	s := &Set{byName: make(map[string]*Controller, len(Endpoints))}
 	for _, name := range Endpoints {
 		s.byName[name] = newController(name, cfg.Concurrency, limiter, cfg.Logger)
@@ -68,6 +60,33 @@ func NewSet(cfg Config) (*Set, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// NewController returns a controller of its own, outside any Set and
+// without metrics, for a component run alone (tests, a sync without a
+// worker).
+func NewController(name string, cfg Config) *Controller {
+	cfg = cfg.withDefaults()
+	return newController(name, cfg.Concurrency, cfg.limiter(), cfg.Logger)
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// limiter is CG_RATE_LIMIT's limiter, nil for none. Its burst is a tenth
+// of a second's calls, so a replica never sends a second's worth at once.
+func (cfg Config) limiter() *rate.Limiter {
+	if cfg.RateLimit <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(cfg.RateLimit), max(int(cfg.RateLimit/10), 1))
 }
 
 // Endpoint returns the controller of an endpoint family; it panics on a

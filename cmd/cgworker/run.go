@@ -16,9 +16,11 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 	"github.com/cgworker/cgworker/worker/responses"
 	"github.com/cgworker/cgworker/worker/telemetry"
 )
@@ -104,7 +106,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	}()
 
 	syncOn := rc.syncOn && rc.sync.Interval > 0
-	health := worker.NewHealth(rc.consume, syncOn)
+	health := health.New(rc.consume, syncOn)
 	rc.nats.OnStateChange = health.SetNATS
 	nc, err := queue.Connect(ctx, rc.nats)
 	if err != nil {
@@ -133,6 +135,15 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		return &settingError{msg: err.Error()}
 	}
 
+	// One flow controller per API endpoint, shared by the worker and the
+	// sync (README, "When the API is in trouble").
+	api, err := flow.NewSet(flow.Config{Concurrency: rc.worker.Concurrency, RateLimit: rc.worker.RateLimit, Logger: log, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	health.WatchAPI(api.Unavailable)
+
 	var srv *http.Server
 	httpAddr := ""
 	if rc.httpAddr != "" {
@@ -153,6 +164,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	if rc.consume {
 		wcfg := rc.worker
 		wcfg.Health = health
+		wcfg.Flow = api
 		wcfg.TracerProvider = tel.TracerProvider
 		wcfg.MeterProvider = tel.MeterProvider
 		w, err := worker.New(js, client, rc.validator, wcfg)
@@ -176,6 +188,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		health.SetSyncBound(true)
 		scfg := rc.sync
 		scfg.Tracer = tel.TracerProvider
+		scfg.Flow = api.Endpoint(flow.Sync)
 		if scfg.Hooks, err = responses.MetricHooks(tel.MeterProvider, scfg.Hooks); err != nil {
 			return err
 		}

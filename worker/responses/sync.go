@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	Tracer trace.TracerProvider
 	// Hooks report progress to metrics.
 	Hooks Hooks
+	// Flow is the sync endpoint's flow controller, shared with the
+	// replica's other API calls (README, "When the API is in trouble");
+	// nil means one of the sync's own.
+	Flow *flow.Controller
 
 	// retryInitial is the first backoff interval; tests shorten it.
 	retryInitial time.Duration
@@ -133,6 +138,9 @@ func New(client *cgapi.Client, js jetstream.JetStream, kv jetstream.KeyValue, cf
 	if cfg.Tracer == nil {
 		cfg.Tracer = otel.GetTracerProvider()
 	}
+	if cfg.Flow == nil {
+		cfg.Flow = flow.NewController(flow.Sync, flow.Config{Concurrency: 1, Logger: cfg.Logger})
+	}
 	return &Sync{
 		client: client,
 		js:     js,
@@ -167,7 +175,7 @@ func (s *Sync) Run(ctx context.Context) error {
 		if _, err := s.Once(ctx); errors.Is(err, ErrLeaseHeld) && ctx.Err() == nil {
 			s.log.Debug("another replica is syncing", "error", err)
 		}
-		if sleep(ctx, s.cfg.Interval-time.Since(start)) != nil {
+		if flow.Sleep(ctx, s.cfg.Interval-time.Since(start)) != nil {
 			return nil
 		}
 	}
