@@ -176,10 +176,19 @@ const pullWait = 5 * time.Second
 // idle consumer waits on the server with one slot; once messages flow, each
 // fetch takes as many as there are free slots (at most Batch) without
 // waiting.
+//
+// Nothing is fetched for a kind whose API endpoint cannot take calls now
+// (breaker open, rate-limit pause, calls waiting): its events stay in the
+// stream, where any replica can take them once the API is back (README,
+// "When the API is in trouble").
 func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
+	api := w.endpoint(kind)
 	flowing := false
 	for {
+		if !api.WaitReady(w.stopping) {
+			return
+		}
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.stopping.Done():

@@ -324,7 +324,7 @@ func TestOutageWaitsAtTheBreakerNeverDeadLettersAndDoesNotStorm(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
 	cfg := testConfig()
-	cfg.RetryMaxElapsed = 300 * time.Millisecond // would hand messages back at once if waiting spent it
+	cfg.RetryMaxElapsed = 2 * time.Second // shorter than the outage: spent if waiting counted
 	health := health.New(true, false)
 	health.SetNATS(true)
 	cfg.Health = health
@@ -406,8 +406,28 @@ func TestActivitiesOutageDoesNotStallRecords(t *testing.T) {
 	if n := w.emu.ActivityCount(); n != 0 {
 		t.Fatalf("%d activities stored during their outage", n)
 	}
+	// Activities published while the breaker is open stay in the stream:
+	// the puller does not fetch them.
+	for i := range 20 {
+		w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S","reference":"later-`+strconv.Itoa(i)+`"}`, nil)
+	}
+	cons, err := w.js.Consumer(t.Context(), w.names.EventsStream(), w.names.Consumer(schemas.Activity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "later activities published", func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumPending+uint64(info.NumAckPending) >= 20
+	})
+	info, err := cons.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumPending < 18 {
+		t.Errorf("%d of 20 activities published during the outage left in the stream; the puller fetched them", info.NumPending)
+	}
 	w.emu.ClearFaults()
-	waitFor(t, 10*time.Second, "activities delivered after the outage", func() bool { return w.emu.ActivityCount() == 30 })
+	waitFor(t, 10*time.Second, "activities delivered after the outage", func() bool { return w.emu.ActivityCount() == 50 })
 }
 
 func TestRetryBudgetSpentHandsBackWithDelay(t *testing.T) {
