@@ -30,6 +30,10 @@ type Config struct {
 	Transport http.RoundTripper
 	// UserAgent, e.g. "cgworker/1.2.3"; empty means "cgworker".
 	UserAgent string
+	// TokenCall, when set, makes each token fetch: the replica's flow
+	// controller for the token endpoint (cgapi/flow), so a failing token
+	// endpoint has a breaker of its own. nil calls fetch directly.
+	TokenCall func(ctx context.Context, fetch func(context.Context) error) error
 }
 
 // DefaultTimeout is the per-call timeout when Config.Timeout is zero.

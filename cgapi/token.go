@@ -25,6 +25,7 @@ type tokenSource struct {
 	ctx    context.Context
 	secret string // only to scrub it from error text
 	now    func() time.Time
+	call   func(context.Context, func(context.Context) error) error // Config.TokenCall
 
 	mu       sync.Mutex
 	tok      string
@@ -58,6 +59,7 @@ func newTokenSource(cfg Config, transport http.RoundTripper, timeout time.Durati
 		ctx:    context.WithValue(context.Background(), oauth2.HTTPClient, hc),
 		secret: cfg.ClientSecret,
 		now:    time.Now,
+		call:   cfg.TokenCall,
 	}
 }
 
@@ -117,13 +119,30 @@ func (s *tokenSource) startFetchLocked() *tokenFetch {
 
 func (s *tokenSource) fetch(f *tokenFetch) {
 	start := s.now()
-	t, err := s.conf.Token(s.ctx)
+	var t *oauth2.Token
+	fetch := func(ctx context.Context) error {
+		var err error
+		if t, err = s.conf.Token(ctx); err != nil {
+			return s.authError(err)
+		}
+		return nil
+	}
+	var err error
+	if s.call != nil {
+		err = s.call(s.ctx, fetch)
+	} else {
+		err = fetch(s.ctx)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight = nil
 	if err != nil {
-		f.err = s.authError(err)
+		var ae *AuthError
+		if !errors.As(err, &ae) {
+			ae = s.authError(err)
+		}
+		f.err = ae
 		s.failedAt = s.now()
 	} else {
 		s.tok = t.AccessToken

@@ -223,6 +223,12 @@ func (c *Controller) Do(call Call, fn func(context.Context) error) Result {
 	return res
 }
 
+// Run is Do for a caller that waits as long as ctx allows and needs only
+// the error, in the shape of cgapi.Config.TokenCall.
+func (c *Controller) Run(ctx context.Context, fn func(context.Context) error) error {
+	return c.Do(Call{Wait: ctx, Ctx: ctx}, fn).Err
+}
+
 // ticket is one admitted call.
 type ticket struct {
 	done         func(error)

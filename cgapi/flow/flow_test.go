@@ -314,3 +314,43 @@ func TestStoppedWhileWaiting(t *testing.T) {
 		t.Errorf("%d calls while stopped", n)
 	}
 }
+
+func TestTokenEndpointHasItsOwnBreaker(t *testing.T) {
+	t.Parallel()
+	emu := cgapitest.NewServer(t, emulator.Options{})
+	set, err := flow.NewSet(flow.Config{Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	cfg := cgapitest.Config(emu, emulator.Options{})
+	cfg.TokenCall = set.Endpoint(flow.Token).Run
+	client, err := cgapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetTokenOutage(true)
+	for range 12 {
+		if err := client.PutActivity(t.Context(), []byte(activity)); !cgapi.IsOutage(err) {
+			t.Fatalf("PUT with the token endpoint down: %v, want unavailable", err)
+		}
+		if set.Endpoint(flow.Token).Snapshot().State != flow.Closed {
+			break
+		}
+	}
+	err = set.Unavailable()
+	if err == nil || set.Endpoint(flow.Token).Snapshot().State == flow.Closed {
+		t.Fatalf("token breaker still closed after failing token fetches (%v)", err)
+	}
+	if set.Endpoint(flow.Activities).Snapshot().State != flow.Closed {
+		t.Error("the activities breaker opened: its calls never went through it")
+	}
+	emu.SetTokenOutage(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for client.PutActivity(ctx, []byte(activity)) != nil && ctx.Err() == nil {
+	}
+	if ctx.Err() != nil || set.Unavailable() != nil {
+		t.Fatalf("no recovery once the token endpoint is back: %v", set.Unavailable())
+	}
+}

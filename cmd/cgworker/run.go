@@ -130,19 +130,19 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		rc.api.Transport = cgapi.NewTransport()
 	}
 	rc.api.Transport = telemetry.HTTPTransport(rc.api.Transport, tel.TracerProvider, nil)
-	client, err := cgapi.New(rc.api)
-	if err != nil {
-		return &settingError{msg: err.Error()}
-	}
-
-	// One flow controller per API endpoint, shared by the worker and the
-	// sync (README, "When the API is in trouble").
+	// One flow controller per API endpoint, shared by the worker, the sync
+	// and the token fetches (README, "When the API is in trouble").
 	api, err := flow.NewSet(flow.Config{Concurrency: rc.worker.Concurrency, RateLimit: rc.worker.RateLimit, Logger: log, MeterProvider: tel.MeterProvider})
 	if err != nil {
 		return err
 	}
 	defer api.Close()
 	health.WatchAPI(api.Unavailable)
+	rc.api.TokenCall = api.Endpoint(flow.Token).Run
+	client, err := cgapi.New(rc.api)
+	if err != nil {
+		return &settingError{msg: err.Error()}
+	}
 
 	var srv *http.Server
 	httpAddr := ""
