@@ -485,10 +485,10 @@ func (c *Controller) Snapshot() Snapshot {
 	return s
 }
 
-// Ready reports whether a new message for this endpoint would be called
-// at once: the breaker is closed, the endpoint not paused, and nobody is
-// waiting. Pullers fetch only for ready endpoints; WaitReady blocks until
-// then.
+// Ready reports whether the endpoint takes calls: the breaker is closed,
+// the endpoint not paused, and fewer calls wait for a turn than the most it
+// may have in flight. Pullers fetch only for ready endpoints, so the calls
+// waiting stay bounded; WaitReady blocks until then.
 func (c *Controller) Ready() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -496,7 +496,7 @@ func (c *Controller) Ready() bool {
 }
 
 func (c *Controller) readyLocked(now time.Time) bool {
-	return !c.open && !now.Before(c.paused) && c.waiting == 0
+	return !c.open && !now.Before(c.paused) && c.waiting < c.max
 }
 
 // WaitReady blocks until Ready or until ctx ends, and reports Ready.
