@@ -51,7 +51,7 @@ type outageResult struct {
 // outageRun stores warm activities with two replicas, takes the API down
 // for outage while backlog more are published, brings it back and waits
 // until everything is stored, then verifies the counts.
-func outageRun(t *testing.T, outage time.Duration, warm, backlog int) outageResult {
+func outageRun(t testing.TB, outage time.Duration, warm, backlog int) outageResult {
 	w := setup(t, emulator.Options{Latency: 20 * time.Millisecond})
 	env := w.env()
 	env["CG_CONCURRENCY"] = "64"
@@ -97,7 +97,7 @@ type rateLimitResult struct {
 
 // rateLimitRun publishes n activities, limits the API to limit calls a
 // second, and has two replicas store them.
-func rateLimitRun(t *testing.T, limit, n int) rateLimitResult {
+func rateLimitRun(t testing.TB, limit, n int) rateLimitResult {
 	w := setup(t, emulator.Options{Latency: 20 * time.Millisecond, RateLimit: limit})
 	env := w.env()
 	env["CG_CONCURRENCY"] = "64"
@@ -122,4 +122,35 @@ func rateLimitRun(t *testing.T, limit, n int) rateLimitResult {
 
 func (r outageResult) String() string {
 	return fmt.Sprintf("%d calls (%.1f/s), recovery %s", r.calls, r.callsPerSec, r.recovery)
+}
+
+// BenchmarkFlow measures the flow-control figures of README, "When the API
+// is in trouble": two replicas, CG_CONCURRENCY 64, 20 ms of API latency;
+// calls a second from both replicas during a 20 s outage while a 1,500-event
+// backlog is published into it (from one second in), the time from the
+// API's return to the last event stored, and goodput and 429 share under a
+// 300 calls/s limit the replicas are not told about. Each scenario takes
+// tens of seconds; run with -benchtime=1x:
+//
+//	go test -run '^$' -bench BenchmarkFlow -benchtime=1x ./worker/chaos/
+func BenchmarkFlow(b *testing.B) {
+	if testing.Short() {
+		b.Skip("chaos suite: runs the real binary; skipped with -short")
+	}
+	b.Run("outage-20s", func(b *testing.B) {
+		for range b.N {
+			r := outageRun(b, 20*time.Second, 300, 1500)
+			b.ReportMetric(r.callsPerSec, "calls/s-down")
+			b.ReportMetric(r.recovery.Seconds(), "s-recovery")
+		}
+		b.ReportMetric(0, "ns/op")
+	})
+	b.Run("limit-300", func(b *testing.B) {
+		for range b.N {
+			r := rateLimitRun(b, 300, 6000)
+			b.ReportMetric(r.goodput, "stored/s")
+			b.ReportMetric(100*r.share429, "%429")
+		}
+		b.ReportMetric(0, "ns/op")
+	})
 }
