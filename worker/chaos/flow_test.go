@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -120,9 +119,6 @@ func rateLimitRun(t testing.TB, limit, n int) rateLimitResult {
 	}
 }
 
-func (r outageResult) String() string {
-	return fmt.Sprintf("%d calls (%.1f/s), recovery %s", r.calls, r.callsPerSec, r.recovery)
-}
 
 // BenchmarkFlow measures the flow-control figures of README, "When the API
 // is in trouble": two replicas, CG_CONCURRENCY 64, 20 ms of API latency;
