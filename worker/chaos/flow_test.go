@@ -119,7 +119,6 @@ func rateLimitRun(t testing.TB, limit, n int) rateLimitResult {
 	}
 }
 
-
 // BenchmarkFlow measures the flow-control figures of README, "When the API
 // is in trouble": two replicas, CG_CONCURRENCY 64, 20 ms of API latency;
 // calls a second from both replicas during a 20 s outage while a 1,500-event
