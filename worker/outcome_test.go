@@ -298,6 +298,18 @@ func TestContactOnlyRejectionDeadLetteredAfterContactWait(t *testing.T) {
 	}
 }
 
+// activityPuts are the arrival times of the activity PUTs the emulator
+// received.
+func activityPuts(w *world) []time.Time {
+	var times []time.Time
+	for _, req := range w.emu.Requests() {
+		if strings.HasPrefix(req.Path, "/activities") {
+			times = append(times, req.Time)
+		}
+	}
+	return times
+}
+
 func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{RetryAfter: 2 * time.Second})
@@ -306,12 +318,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 10*time.Second, "delivery", func() bool { _, ok := r.final(seq); return ok })
 
-	var times []time.Time
-	for _, req := range w.emu.Requests() {
-		if strings.HasPrefix(req.Path, "/activities") {
-			times = append(times, req.Time)
-		}
-	}
+	times := activityPuts(w)
 	if len(times) != 2 {
 		t.Fatalf("%d PUTs, want 2 (429 then success)", len(times))
 	}
@@ -443,12 +450,7 @@ func TestRetryBudgetSpentHandsBackWithDelay(t *testing.T) {
 	if got := r.settledOf(seq); len(got) != 2 || got[0].Action != worker.Retry || got[1].Action != worker.Ack {
 		t.Fatalf("settled %+v, want handed back to JetStream, then delivered", got)
 	}
-	var times []time.Time
-	for _, req := range w.emu.Requests() {
-		if strings.HasPrefix(req.Path, "/activities") {
-			times = append(times, req.Time)
-		}
-	}
+	times := activityPuts(w)
 	if len(times) != 2 {
 		t.Fatalf("%d PUTs, want 2", len(times))
 	}

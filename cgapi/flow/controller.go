@@ -427,7 +427,8 @@ func (c *Controller) shareBad() bool {
 	return 2*n >= c.recentN
 }
 
-// sleep waits d or until ctx ends, and reports whether d passed.
+// sleep waits d, counted as waiting, or until ctx ends, and reports
+// whether d passed.
 func (c *Controller) sleep(ctx context.Context, d time.Duration) bool {
 	c.mu.Lock()
 	c.waiting++
@@ -437,14 +438,7 @@ func (c *Controller) sleep(ctx context.Context, d time.Duration) bool {
 		c.waiting--
 		c.mu.Unlock()
 	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return Sleep(ctx, d) == nil
 }
 
 // State is a breaker state as the metrics report it.
