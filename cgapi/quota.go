@@ -4,16 +4,19 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Quota is what an answer said of the endpoint's rate-limit window, as
 // Laravel's throttle sends it on every answer: X-RateLimit-Limit and
-// X-RateLimit-Remaining. Known is false when the answer had neither, as
-// when the API sets no limit.
+// X-RateLimit-Remaining, and on a 429 X-RateLimit-Reset, when the window
+// turns. Known is false when the answer had neither, as when the API sets
+// no limit.
 type Quota struct {
 	Known     bool
 	Limit     int
 	Remaining int
+	Reset     time.Time // zero when not sent
 }
 
 // Spent reports a window with no call left in it.
@@ -25,7 +28,11 @@ func quotaOf(h http.Header) Quota {
 		return Quota{}
 	}
 	limit, _ := strconv.Atoi(h.Get("X-RateLimit-Limit"))
-	return Quota{Known: true, Limit: limit, Remaining: max(rem, 0)}
+	q := Quota{Known: true, Limit: limit, Remaining: max(rem, 0)}
+	if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && reset > 0 {
+		q.Reset = time.Unix(reset, 0)
+	}
+	return q
 }
 
 type quotaKey struct{}

@@ -366,7 +366,15 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 			if wait <= 0 {
 				wait = time.Second
 			}
-			if until := now.Add(wait); until.After(c.paused) {
+			until := now.Add(wait)
+			if r := rl.Quota.Reset; r.After(now) && r.Before(until) {
+				// Retry-After has whole seconds; the window may turn
+				// sooner. The call that got the 429 still waits out its
+				// Retry-After (its caller's backoff); the others go when
+				// the window turns.
+				until = r
+			}
+			if until.After(c.paused) {
 				if !now.Before(c.paused) {
 					c.pauses++
 				}

@@ -205,14 +205,18 @@ func TestSpentWindowPausesTheEndpoint(t *testing.T) {
 	if p := r.ctrl.Snapshot().Pauses; p != 1 {
 		t.Fatalf("%d endpoint pauses after a 429 saying the window is spent, want 1", p)
 	}
-	// Every caller now waits out the Retry-After, not only the one that
-	// got the 429.
+	// Every caller now waits until the window turns (X-RateLimit-Reset,
+	// or the Retry-After when sooner), not only the one that got the 429.
+	notBefore := limitedAt.Add(rl.RetryAfter)
+	if reset := rl.Quota.Reset; !reset.IsZero() && reset.Before(notBefore) {
+		notBefore = reset
+	}
 	var wg sync.WaitGroup
 	var early atomic.Int64
 	for range 4 {
 		wg.Go(func() {
 			res := r.ctrl.Do(flow.Call{Wait: t.Context(), Ctx: t.Context()}, func(context.Context) error {
-				if time.Since(limitedAt) < rl.RetryAfter-100*time.Millisecond {
+				if time.Now().Before(notBefore.Add(-20 * time.Millisecond)) {
 					early.Add(1)
 				}
 				return nil
@@ -224,7 +228,7 @@ func TestSpentWindowPausesTheEndpoint(t *testing.T) {
 	}
 	wg.Wait()
 	if n := early.Load(); n != 0 {
-		t.Errorf("%d calls went before the spent window's Retry-After (%s)", n, rl.RetryAfter)
+		t.Errorf("%d calls went before the spent window turned (Retry-After %s, reset %s)", n, rl.RetryAfter, rl.Quota.Reset)
 	}
 }
 
