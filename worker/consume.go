@@ -300,7 +300,7 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 		w.releaseSlots(1)
 		return
 	}
-	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
+	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
 	w.inflight.add(h)
 	w.jobs <- h // never blocks: the queue has room for every slot
 }
@@ -318,24 +318,14 @@ func (w *Worker) handler() {
 }
 
 // handle processes one delivery of a message: prepare, deliver, settle.
-// When the message waits for its endpoint (breaker open, rate limit), it
-// gives its handler and slot to the others first, so an activities outage
-// never stalls records (README, "When the API is in trouble"); detached
-// then reports that this goroutine is on its own and ends with the message.
+// detached reports that the message gave up its handler while it waited
+// for its endpoint (held.Wait): this goroutine then ends with it.
 func (w *Worker) handle(h *held) (detached bool) {
 	defer w.inflight.remove(h)
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
 		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})
 		return false
-	}
-	h.park = func() {
-		if !detached {
-			detached = true
-			w.handlers.Add(1)
-			go w.handler()
-			w.releaseSlots(1)
-		}
 	}
 	kind, m, meta := h.kind, h.msg, h.meta
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
@@ -388,5 +378,5 @@ func (w *Worker) handle(h *held) (detached bool) {
 		span.SetStatus(codes.Error, o.ErrorKind)
 	}
 	w.settle(ctx, h, req, o)
-	return detached
+	return h.detached
 }

@@ -19,7 +19,7 @@ import (
 // put makes one API call for req through its endpoint's flow controller,
 // which may first make it wait (README, "When the API is in trouble").
 func (w *Worker) put(ctx context.Context, h *held, req request) flow.Result {
-	return w.endpoint(req.kind).Do(flow.Call{Wait: w.stopping, Ctx: ctx, OnWait: h.park}, func(ctx context.Context) error {
+	return w.endpoint(req.kind).Do(flow.Call{Wait: w.stopping, Ctx: ctx, OnWait: h}, func(ctx context.Context) error {
 		start := time.Now()
 		var err error
 		if req.kind == schemas.Activity {

@@ -87,11 +87,22 @@ type Call struct {
 	Wait context.Context
 	// Ctx is the call's own context; a probe's is bounded further.
 	Ctx context.Context
-	// OnWait, when set, is called once, before Do first blocks, so the
+	// OnWait, when set, is told once, before Do first blocks, so the
 	// caller can give up what others need while it waits (the worker
 	// frees the handler and slot of the message).
-	OnWait func()
+	OnWait Waiter
 }
+
+// Waiter is told that its call is about to wait for the endpoint. An
+// interface rather than a func, so a message can be its own Waiter without
+// a closure per call.
+type Waiter interface{ Wait() }
+
+// WaitFunc is a func as a Waiter.
+type WaitFunc func()
+
+// Wait calls f.
+func (f WaitFunc) Wait() { f() }
 
 // Result is what became of a Call.
 type Result struct {
@@ -114,7 +125,7 @@ type Controller struct {
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced when waiters may go
+	changed   chan struct{} // closed when waiters may go; made only when someone waits
 	limit     float64
 	inflight  int
 	waiting   int
@@ -144,7 +155,6 @@ func newController(name string, maxInFlight int, limiter *rate.Limiter, log *slo
 		max:     max(maxInFlight, 1),
 		limiter: limiter,
 		log:     log.With("endpoint", name),
-		changed: make(chan struct{}),
 		limit:   float64(max(maxInFlight, 1)),
 		rtt:     defaultRTT,
 	}
@@ -193,10 +203,21 @@ func (c *Controller) stateChanged(_ string, _, to gobreaker.State) {
 	}
 }
 
-// broadcast wakes every waiter; c.mu is held.
+// broadcast wakes every waiter; c.mu is held. Without waiters it costs
+// nothing, so the calls of a healthy endpoint make no channels.
 func (c *Controller) broadcast() {
-	close(c.changed)
-	c.changed = make(chan struct{})
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// waitCh is the channel broadcast closes; c.mu is held.
+func (c *Controller) waitCh() chan struct{} {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
 }
 
 // Do waits until the endpoint may take a call, makes it with fn, and
@@ -244,7 +265,7 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 		if !parked {
 			parked = true
 			if call.OnWait != nil {
-				call.OnWait()
+				call.OnWait.Wait()
 			}
 		}
 	}
@@ -292,7 +313,7 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 			// at the next probe time.
 			until = now.Add(probeMin)
 		}
-		ch := c.changed
+		ch := c.waitCh()
 		if !counted {
 			counted = true
 			c.waiting++
@@ -510,7 +531,7 @@ func (c *Controller) WaitReady(ctx context.Context) bool {
 			c.mu.Unlock()
 			return true
 		}
-		ch, until := c.changed, c.paused
+		ch, until := c.waitCh(), c.paused
 		if c.open {
 			until = c.nextProbe
 		}

@@ -308,7 +308,7 @@ func TestStoppedWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var parked atomic.Bool
 	before := r.emu.Calls(emulator.ActivitiesPath)
-	res := r.ctrl.Do(flow.Call{Wait: ctx, Ctx: t.Context(), OnWait: func() { parked.Store(true); cancel() }}, func(ctx context.Context) error {
+	res := r.ctrl.Do(flow.Call{Wait: ctx, Ctx: t.Context(), OnWait: flow.WaitFunc(func() { parked.Store(true); cancel() })}, func(ctx context.Context) error {
 		return r.client.PutActivity(ctx, []byte(activity))
 	})
 	if !errors.Is(res.Err, flow.ErrStopped) || !parked.Load() {
