@@ -17,10 +17,10 @@ import (
 // Breaker thresholds (DESIGN.md, "Flow control"). A breaker opens on
 // tripAfter unavailable answers in a row, or when at least half of at least
 // tripMinCalls calls in the last tripWindow were unavailable: a random 20%
-// of 5xx among successes never comes near either.
+// of 5xx among successes does either about once in 50,000 tries.
 const (
 	tripAfter    = 10
-	tripMinCalls = 20
+	tripMinCalls = 40
 	tripWindow   = 10 * time.Second
 	tripBucket   = time.Second
 )

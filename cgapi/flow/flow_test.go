@@ -129,7 +129,10 @@ func TestOutageOpensTheBreakerProbesAndRecovers(t *testing.T) {
 	// While open: only probes, one at a time, at most one every second.
 	before := r.emu.Calls(emulator.ActivitiesPath)
 	const window = 3 * time.Second
-	time.Sleep(window) // measuring a span of time, not waiting for an event
+	measured := time.Now()
+	proctest.WaitFor(t, 2*window, 10*time.Millisecond, "the measured span", func() (bool, string) {
+		return time.Since(measured) >= window, ""
+	})
 	calls := r.emu.Calls(emulator.ActivitiesPath) - before
 	if calls < 1 || calls > 4 {
 		t.Errorf("%d calls in %s while the API was down; want 1 to 4 probes", calls, window)
