@@ -291,7 +291,9 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 		now := time.Now()
 		var until time.Time // a time to look again, besides a change
 		switch {
-		case c.open && (c.probing || now.Before(c.nextProbe)):
+		case c.open && c.probing:
+			// The probe's answer wakes us.
+		case c.open && now.Before(c.nextProbe):
 			until = c.nextProbe
 		case !c.open && now.Before(c.paused):
 			until = c.paused
