@@ -30,6 +30,10 @@ type Config struct {
 	Transport http.RoundTripper
 	// UserAgent, e.g. "cgworker/1.2.3"; empty means "cgworker".
 	UserAgent string
+	// TokenCall, when set, makes each token fetch: the replica's flow
+	// controller for the token endpoint (cgapi/flow), so a failing token
+	// endpoint has a breaker of its own. nil calls fetch directly.
+	TokenCall func(ctx context.Context, fetch func(context.Context) error) error
 }
 
 // DefaultTimeout is the per-call timeout when Config.Timeout is zero.
@@ -191,6 +195,7 @@ func (c *Client) call(ctx context.Context, method, url string, body []byte, limi
 		resp, tok, err = c.attempt(ctx, method, url, body, limit)
 	}
 	if err == nil {
+		reportQuota(ctx, resp.header)
 		err = statusError(method, url, resp)
 	}
 	if err != nil {

@@ -256,8 +256,8 @@ func TestServerErrorsAreTransient(t *testing.T) {
 
 	b.emu.FailNext(emulator.ActivitiesPath, http.StatusInternalServerError, 1)
 	err := b.client.PutActivity(t.Context(), []byte(validActivity))
-	if !errors.As(err, &te) || te.Status != 500 || !cgapi.Retryable(err) || cgapi.IsOutage(err) {
-		t.Errorf("500: err = %v, want a retryable *TransientError 500", err)
+	if !errors.As(err, &te) || te.Status != 500 || !cgapi.Retryable(err) || !cgapi.IsOutage(err) {
+		t.Errorf("500: err = %v, want a retryable *TransientError 500 that counts as unavailable", err)
 	}
 
 	b.emu.SetOutage(true)

@@ -57,9 +57,12 @@ func (e *DataError) OnlyField(name string) bool {
 }
 
 // RateLimitError is a 429. RetryAfter is the server's Retry-After (seconds
-// or HTTP date, converted to a duration from now), zero when absent.
+// or HTTP date, converted to a duration from now), zero when absent. Quota
+// is what the answer said of the rate-limit window: with Remaining 0 the
+// window is spent, and the whole endpoint waits it out, not only this call.
 type RateLimitError struct {
 	RetryAfter time.Duration
+	Quota      Quota
 }
 
 func (e *RateLimitError) Error() string {
@@ -207,12 +210,16 @@ func Retryable(err error) bool {
 	return true
 }
 
-// IsOutage reports whether err means the API cannot be used right now
-// (misconfiguration or failing authentication), as opposed to one slow or
-// failed call. /readyz fails while calls end in outages.
+// IsOutage reports whether err means the endpoint is unavailable: a 5xx,
+// a timeout or connection error, a failing token endpoint, or a
+// misconfiguration status (401/403 after a refresh, 404, 405). This is the
+// one definition of "unavailable" (README, "When the API is in trouble"):
+// it opens the flow controller's breaker, which /readyz reports. A 429, a
+// data error and a cancellation are not: the API answered, or nobody
+// waited for it to.
 func IsOutage(err error) bool {
 	switch ClassOf(err) {
-	case ClassAuth, ClassConfig:
+	case ClassAuth, ClassConfig, ClassTransient:
 		return true
 	}
 	return false

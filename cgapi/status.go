@@ -19,7 +19,7 @@ func statusError(method, url string, r *response) error {
 	case s == http.StatusUnprocessableEntity, s == http.StatusBadRequest, s == http.StatusRequestEntityTooLarge:
 		return dataError(s, r.body)
 	case s == http.StatusTooManyRequests:
-		return &RateLimitError{RetryAfter: parseRetryAfter(r.header.Get("Retry-After"), time.Now())}
+		return &RateLimitError{RetryAfter: parseRetryAfter(r.header.Get("Retry-After"), time.Now()), Quota: quotaOf(r.header)}
 	case s == http.StatusUnauthorized, s == http.StatusForbidden:
 		return &AuthError{Status: s, Err: errors.New(messageOr(r.body, s))}
 	case s >= 500:

@@ -22,9 +22,10 @@ type tokenSource struct {
 	conf *clientcredentials.Config
 	// ctx is long-lived and carries the token HTTP client: a fetch outlives
 	// the call that started it, so a cancelled call cannot break it.
-	ctx context.Context
-	red *redactor // cleans server text of the secret and the tokens
-	now func() time.Time
+	ctx  context.Context
+	red  *redactor // cleans server text of the secret and the tokens
+	now  func() time.Time
+	call func(context.Context, func(context.Context) error) error // Config.TokenCall
 
 	mu       sync.Mutex
 	tok      string
@@ -55,9 +56,10 @@ func newTokenSource(cfg Config, transport http.RoundTripper, timeout time.Durati
 			// The API pages send client_id and client_secret in the form body.
 			AuthStyle: oauth2.AuthStyleInParams,
 		},
-		ctx: context.WithValue(context.Background(), oauth2.HTTPClient, hc),
-		red: newRedactor(cfg.ClientID, cfg.ClientSecret),
-		now: time.Now,
+		ctx:  context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+		red:  newRedactor(cfg.ClientID, cfg.ClientSecret),
+		now:  time.Now,
+		call: cfg.TokenCall,
 	}
 }
 
@@ -117,13 +119,30 @@ func (s *tokenSource) startFetchLocked() *tokenFetch {
 
 func (s *tokenSource) fetch(f *tokenFetch) {
 	start := s.now()
-	t, err := s.conf.Token(s.ctx)
+	var t *oauth2.Token
+	fetch := func(ctx context.Context) error {
+		var err error
+		if t, err = s.conf.Token(ctx); err != nil {
+			return s.authError(err)
+		}
+		return nil
+	}
+	var err error
+	if s.call != nil {
+		err = s.call(s.ctx, fetch)
+	} else {
+		err = fetch(s.ctx)
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inFlight = nil
 	if err != nil {
-		f.err = s.authError(err)
+		var ae *AuthError
+		if !errors.As(err, &ae) {
+			ae = s.authError(err)
+		}
+		f.err = ae
 		s.failedAt = s.now()
 	} else {
 		s.tok = t.AccessToken

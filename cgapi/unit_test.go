@@ -239,9 +239,9 @@ func TestClassOf(t *testing.T) {
 		{&AuthError{Status: 401, Err: errors.New("x")}, ClassAuth, 401, 0, true, true},
 		{&AuthError{Err: errors.New("unreachable")}, ClassAuth, 0, 0, true, true},
 		{&ConfigError{Status: 404}, ClassConfig, 404, 0, true, true},
-		{&TransientError{Status: 502, Err: errors.New("x")}, ClassTransient, 502, 0, true, false},
-		{&TransientError{Err: context.DeadlineExceeded}, ClassTransient, 0, 0, true, false},
-		{errors.New("anything else"), ClassTransient, 0, 0, true, false},
+		{&TransientError{Status: 502, Err: errors.New("x")}, ClassTransient, 502, 0, true, true},
+		{&TransientError{Err: context.DeadlineExceeded}, ClassTransient, 0, 0, true, true},
+		{errors.New("anything else"), ClassTransient, 0, 0, true, true},
 		{fmt.Errorf("cgapi: PUT x: %w", context.Canceled), ClassCanceled, 0, 0, false, false},
 		{&TransientError{Err: context.Canceled}, ClassCanceled, 0, 0, false, false},
 	}

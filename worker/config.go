@@ -7,8 +7,10 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker/health"
 	"github.com/cgworker/cgworker/worker/responses"
 )
 
@@ -38,15 +40,12 @@ type Config struct {
 	AccountConfiguration string // CG_ACCOUNT_CONFIGURATION
 	ContactConfiguration string // CG_CONTACT_CONFIGURATION
 
-	Concurrency     int           // CG_CONCURRENCY: most PUTs in flight
+	Concurrency     int           // CG_CONCURRENCY: most PUTs in flight per endpoint
+	RateLimit       float64       // CG_RATE_LIMIT: most API calls a second; 0 none
 	AckWait         time.Duration // CG_ACK_WAIT
 	RetryMaxElapsed time.Duration // CG_RETRY_MAX_ELAPSED
 	ContactWait     time.Duration // CG_CONTACT_WAIT
 	ShutdownTimeout time.Duration // CG_SHUTDOWN_TIMEOUT
-
-	// RateLimit is the most API calls per second of this replica
-	// (CG_RATE_LIMIT); 0 means no fixed limit.
-	RateLimit float64
 
 	// RetryInitialInterval and RetryMaxInterval shape the exponential
 	// backoff between attempts (defaults 500ms and 30s).
@@ -72,8 +71,12 @@ type Config struct {
 	Logger         *slog.Logger         // nil: discard
 	TracerProvider trace.TracerProvider // nil: the otel global
 	MeterProvider  metric.MeterProvider // nil: the otel global
-	Health         *Health              // nil: readiness not reported
-	OnSettled      func(Settled)        // optional, called after each message is settled (dev --demo narrates)
+	Health         *health.Health       // nil: readiness not reported
+	// Flow is the replica's flow control, shared with the sync (README,
+	// "When the API is in trouble"); nil: the worker makes its own from
+	// Concurrency and RateLimit, and reports its breakers to Health.
+	Flow      *flow.Set
+	OnSettled func(Settled) // optional, called after each message is settled (dev --demo narrates)
 }
 
 // maxNakDelay caps the delay of a message handed back to JetStream.

@@ -15,8 +15,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 // Worker consumes events and delivers them to the API.
@@ -27,7 +29,9 @@ type Worker struct {
 	validator *schemas.Validator
 	tracer    trace.Tracer
 	metrics   *metrics
-	health    *Health
+	health    *health.Health
+	flow      *flow.Set
+	ownFlow   bool // made by New, closed by Run
 
 	// stopping is cancelled when shutdown begins: no more pulls, no more
 	// backoff waits. putCtx is cancelled ShutdownTimeout later: PUTs still
@@ -37,10 +41,10 @@ type Worker struct {
 
 	sem      chan struct{} // one slot per message held: in flight or queued
 	jobs     chan *held    // fetched messages for the handler goroutines
+	handlers sync.WaitGroup
 	inflight *inProgress
 
-	contactMu    sync.Mutex
-	contactFirst map[uint64]time.Time // stream seq -> first contact-only 422
+	contacts contactWait
 }
 
 // New returns a worker. Nothing happens until Run.
@@ -54,17 +58,36 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 	if err != nil {
 		return nil, err
 	}
+	fs, own := cfg.Flow, false
+	if fs == nil {
+		fs, err = flow.NewSet(flow.Config{Concurrency: cfg.Concurrency, RateLimit: cfg.RateLimit, Logger: cfg.Logger, MeterProvider: cfg.MeterProvider})
+		if err != nil {
+			return nil, err
+		}
+		own = true
+		cfg.Health.WatchAPI(fs.Unavailable)
+	}
 	return &Worker{
-		cfg:          cfg,
-		js:           js,
-		client:       client,
-		validator:    validator,
-		tracer:       tp.Tracer("github.com/cgworker/cgworker/worker"),
-		metrics:      m,
-		health:       cfg.Health,
-		sem:          make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
-		contactFirst: make(map[uint64]time.Time),
+		cfg:       cfg,
+		js:        js,
+		client:    client,
+		validator: validator,
+		tracer:    tp.Tracer("github.com/cgworker/cgworker/worker"),
+		metrics:   m,
+		health:    cfg.Health,
+		flow:      fs,
+		ownFlow:   own,
+		sem:       make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
+		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
+}
+
+// endpoint is the flow controller of the API endpoint kind's events go to.
+func (w *Worker) endpoint(kind schemas.Kind) *flow.Controller {
+	if kind == schemas.Activity {
+		return w.flow.Endpoint(flow.Activities)
+	}
+	return w.flow.Endpoint(flow.Records)
 }
 
 // Run binds the consumers and processes events until ctx is cancelled,
@@ -87,7 +110,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		consumers[k] = c
 	}
-	w.health.setConsumers(true)
+	w.health.SetConsumers(true)
 	w.metrics.observeConsumers(consumers)
 	unknownDone := w.watchUnknown(stopping)
 
@@ -102,16 +125,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// per message would grow its stack anew each time (validation and the
 	// HTTP client run deep), about 5% of the CPU.
 	w.jobs = make(chan *held, w.cfg.Concurrency+w.cfg.Lookahead)
-	var handlers sync.WaitGroup
 	for range w.cfg.Concurrency {
-		handlers.Add(1)
-		go func() {
-			defer handlers.Done()
-			for h := range w.jobs {
-				w.handle(h)
-				w.releaseSlots(1)
-			}
-		}()
+		w.handlers.Add(1)
+		go w.handler()
 	}
 	var pullers sync.WaitGroup
 	for k, c := range consumers {
@@ -132,7 +148,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.jobs) // handlers finish what they hold and hand back what is queued
 
 	done := make(chan struct{})
-	go func() { handlers.Wait(); close(done) }()
+	go func() { w.handlers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(w.cfg.ShutdownTimeout):
@@ -143,6 +159,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbStop()
 	<-hbDone
 	w.metrics.stopObserving()
+	if w.ownFlow {
+		w.flow.Close()
+	}
 	w.cfg.Logger.Info("shut down")
 	return nil
 }
@@ -161,8 +180,14 @@ const pullWait = 5 * time.Second
 // (at most Batch) without waiting on the server. Fetching as each slot
 // frees would cost a pull request, on the worker and on the server, per
 // message; the look-ahead queue keeps the handlers busy meanwhile.
+//
+// Nothing is fetched for a kind whose API endpoint cannot take calls now
+// (breaker open, rate-limit pause, calls waiting): its events stay in the
+// stream, where any replica can take them once the API is back (README,
+// "When the API is in trouble").
 func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
+	api := w.endpoint(kind)
 	// Half the look-ahead: the other half is still queued for the handlers
 	// while the fetch makes its round trip. And at most half the slots
 	// shared among the kinds' pulls, so that pulls each holding slots while
@@ -171,6 +196,9 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	refill := max(min(w.cfg.Lookahead/2, w.cfg.Batch, slots/(2*len(w.cfg.Kinds))), 1)
 	flowing := false
 	for {
+		if !api.WaitReady(w.stopping) {
+			return
+		}
 		k := 0
 		for want := 1; k < want; k++ {
 			select {
@@ -206,7 +234,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			}
 			log.Warn("cannot pull messages; retrying", "error", err)
 			c = w.rebind(kind, c, err)
-			sleepCtx(w.stopping, time.Second)
+			_ = flow.Sleep(w.stopping, time.Second)
 			continue
 		}
 		n := 0
@@ -228,10 +256,10 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			// Missed heartbeats while NATS restarts or a leader moves.
 			log.Warn("pulling messages", "error", err)
 			c = w.rebind(kind, c, err)
-			sleepCtx(w.stopping, 100*time.Millisecond)
+			_ = flow.Sleep(w.stopping, 100*time.Millisecond)
 			continue
 		}
-		w.health.setConsumers(true)
+		w.health.SetConsumers(true)
 	}
 }
 
@@ -244,7 +272,7 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
 		return c
 	}
-	w.health.setConsumers(false)
+	w.health.SetConsumers(false)
 	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
 	defer cancel()
 	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
@@ -288,18 +316,32 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 		w.releaseSlots(1)
 		return
 	}
-	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
+	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
 	w.inflight.add(h)
 	w.jobs <- h // never blocks: the queue has room for every slot
 }
 
+// handler runs messages until the queue closes, or until one of them waits
+// for its endpoint (detached): then a new handler has taken its place.
+func (w *Worker) handler() {
+	defer w.handlers.Done()
+	for h := range w.jobs {
+		if w.handle(h) {
+			return
+		}
+		w.releaseSlots(1)
+	}
+}
+
 // handle processes one delivery of a message: prepare, deliver, settle.
-func (w *Worker) handle(h *held) {
+// detached reports that the message gave up its handler while it waited
+// for its endpoint (held.Wait): this goroutine then ends with it.
+func (w *Worker) handle(h *held) (detached bool) {
 	defer w.inflight.remove(h)
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
 		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})
-		return
+		return false
 	}
 	kind, m, meta := h.kind, h.msg, h.meta
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
@@ -361,43 +403,5 @@ func (w *Worker) handle(h *held) {
 		span.SetStatus(codes.Error, o.ErrorKind)
 	}
 	w.settle(ctx, h, req, o)
-}
-
-// contactFirstSeen is when this message first failed only on its contact,
-// in this process (a redelivery to another replica starts again).
-func (w *Worker) contactFirstSeen(h *held) time.Time {
-	w.contactMu.Lock()
-	defer w.contactMu.Unlock()
-	t, ok := w.contactFirst[h.seq]
-	if !ok {
-		if len(w.contactFirst) > 10000 {
-			// Messages that moved to another replica: forget the stale.
-			horizon := time.Now().Add(-2*w.cfg.ContactWait - maxNakDelay - w.cfg.RetryMaxElapsed)
-			for seq, first := range w.contactFirst {
-				if first.Before(horizon) {
-					delete(w.contactFirst, seq)
-				}
-			}
-		}
-		t = time.Now()
-		w.contactFirst[h.seq] = t
-	}
-	return t
-}
-
-func (w *Worker) forgetContact(h *held) {
-	w.contactMu.Lock()
-	delete(w.contactFirst, h.seq)
-	w.contactMu.Unlock()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return h.detached
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 // A message whose dead letter was stored, but which came back after the
@@ -180,10 +181,10 @@ func TestDeadLetterStoreDownHandBackGrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq := w.publish(schemas.Activity, `{"account":"ACME"}`, nil)
-	health := worker.NewHealth(true, false)
-	mp, base := metricsServer(t, health)
+	hl := health.New(true, false)
+	mp, base := metricsServer(t, hl)
 	cfg := testConfig()
-	cfg.MeterProvider, cfg.Health = mp, health
+	cfg.MeterProvider, cfg.Health = mp, hl
 	r := w.start(nil, cfg)
 	waitFor(t, 10*time.Second, "three hand-backs", func() bool { return len(r.settledOf(seq)) >= 3 })
 	got := r.settledOf(seq)[:3]

@@ -3,80 +3,85 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 )
 
-// put makes one API call for req.
-func (w *Worker) put(ctx context.Context, req request) error {
-	start := time.Now()
-	var err error
-	if req.kind == schemas.Activity {
-		err = w.client.PutActivity(ctx, req.body)
-	} else {
-		err = w.client.PutRecord(ctx, req.configuration, req.body)
-	}
-	w.metrics.recordPut(ctx, req.kind, err, time.Since(start))
-	return err
+// put makes one API call for req through its endpoint's flow controller,
+// which may first make it wait (README, "When the API is in trouble").
+func (w *Worker) put(ctx context.Context, h *held, req request) flow.Result {
+	return w.endpoint(req.kind).Do(flow.Call{Wait: w.stopping, Ctx: ctx, OnWait: h}, func(ctx context.Context) error {
+		start := time.Now()
+		var err error
+		if req.kind == schemas.Activity {
+			err = w.client.PutActivity(ctx, req.body)
+		} else {
+			err = w.client.PutRecord(ctx, req.configuration, req.body)
+		}
+		w.metrics.recordPut(ctx, req.kind, err, time.Since(start))
+		return err
+	})
 }
 
 // deliver calls the API for req until it succeeds, the API rejects the
 // data, the in-process retry budget is spent, or the worker shuts down, and
 // returns what is to become of the message. This is the outcome table of
-// README, "Outcomes", row by row.
+// README, "Outcomes", row by row. While the endpoint's breaker is open the
+// message waits at it, not on a backoff of its own, and that wait does not
+// spend its retry budget.
 func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
-	var bo *backoff.ExponentialBackOff
-	start := time.Now()
+	var retry *flow.Retry // made at the first failure: most PUTs need none
 	// PUTs follow putCtx (abandoned only when shutdown runs out of time)
 	// but carry the message's span, so traceparent reaches the API.
 	putCtx := trace.ContextWithSpan(w.putCtx, trace.SpanFromContext(ctx))
 	for attempt := 1; ; attempt++ {
-		err := w.put(putCtx, req)
+		res := w.put(putCtx, h, req)
+		if retry != nil {
+			retry.Excuse(res.Waited)
+		}
+		err := res.Err
 		if err == nil {
-			w.health.setAPI(nil)
+			w.contacts.forget(h.seq)
 			return Outcome{Action: Ack}
 		}
-		if w.putCtx.Err() != nil {
-			// Shutdown ran out of time with this PUT in flight.
+		if errors.Is(err, flow.ErrStopped) || w.putCtx.Err() != nil {
+			// Shutdown began while it waited for the API, or ran out of
+			// time with this PUT in flight.
 			return Outcome{Action: HandBack, Reason: "shutdown"}
+		}
+		if retry == nil {
+			retry = w.newRetry()
 		}
 
 		var de *cgapi.DataError
 		if errors.As(err, &de) {
-			w.health.setAPI(nil) // the API answered: no outage
-			if req.kind == schemas.Activity && de.Status == 422 && de.OnlyField("contact") {
+			if req.kind == schemas.Activity && de.Status == 422 && de.OnlyField("contact") &&
+				time.Since(w.contacts.firstSeen(h.seq, w.cfg.ContactWait+w.cfg.RetryMaxElapsed)) < w.cfg.ContactWait {
 				// The contact may still be on its way: retry until
 				// CG_CONTACT_WAIT has passed since the first attempt.
-				if time.Since(w.contactFirstSeen(h)) < w.cfg.ContactWait {
-					if bo == nil {
-						bo = w.newBackoff()
-					}
-					if o, done := w.wait(ctx, h, bo, start, 0, "contact"); done {
-						return o
-					}
-					continue
+				if o, done := w.wait(ctx, h, retry, 0, flow.ReasonContact); done {
+					return o
 				}
+				continue
 			}
+			w.contacts.forget(h.seq)
 			return deadLetterFromAPI(de)
 		}
-
-		if cgapi.IsOutage(err) {
-			w.health.setAPI(err)
-		}
-		retryAfter := cgapi.RetryAfterOf(err)
-		if bo == nil {
-			bo = w.newBackoff()
+		if res.Open {
+			// The endpoint is down: wait at its breaker with the others.
+			continue
 		}
 		w.cfg.Logger.DebugContext(ctx, "retrying API call", "kind", req.kind, "seq", h.seq, "attempt", attempt, "error", err)
-		if o, done := w.wait(ctx, h, bo, start, retryAfter, reasonOf(err)); done {
+		if o, done := w.wait(ctx, h, retry, cgapi.RetryAfterOf(err), flow.ReasonOf(err)); done {
 			o.Err = err
 			return o
 		}
@@ -87,54 +92,62 @@ func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 // retryAfter when that is longer. done is true when the message must
 // instead leave the process: the retry budget would be overrun (hand it
 // back to JetStream with that delay) or the worker is shutting down.
-func (w *Worker) wait(ctx context.Context, h *held, bo *backoff.ExponentialBackOff, start time.Time, retryAfter time.Duration, reason string) (Outcome, bool) {
-	delay := max(bo.NextBackOff(), retryAfter)
-	if time.Since(start)+delay > w.cfg.RetryMaxElapsed {
-		nak := min(delay, maxNakDelay)
-		if retryAfter > nak {
-			nak = retryAfter
-		}
-		return Outcome{Action: Retry, Delay: nak, Reason: reason}, true
+func (w *Worker) wait(ctx context.Context, h *held, retry *flow.Retry, retryAfter time.Duration, reason flow.Reason) (Outcome, bool) {
+	delay, ok := retry.Next(retryAfter)
+	if !ok {
+		nak := max(min(delay, maxNakDelay), retryAfter)
+		return Outcome{Action: Retry, Delay: nak, Reason: string(reason)}, true
 	}
 	w.metrics.retries.Add(ctx, 1, kindReason(h.kind, reason))
 	_, span := w.tracer.Start(ctx, "backoff", trace.WithAttributes(
-		attribute.String("cgworker.retry.reason", reason),
+		attribute.String("cgworker.retry.reason", string(reason)),
 		attribute.Int64("cgworker.retry.delay_ms", delay.Milliseconds()),
 	))
 	defer span.End()
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return Outcome{}, false
-	case <-w.stopping.Done():
+	if flow.Sleep(w.stopping, delay) != nil {
 		span.SetStatus(codes.Error, "shutdown")
 		return Outcome{Action: HandBack, Reason: "shutdown"}, true
 	}
+	return Outcome{}, false
 }
 
-func (w *Worker) newBackoff() *backoff.ExponentialBackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(w.cfg.RetryInitialInterval),
-		backoff.WithMaxInterval(w.cfg.RetryMaxInterval),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(0.5),
-		backoff.WithMaxElapsedTime(0), // the budget is ours: see wait
-	)
+func (w *Worker) newRetry() *flow.Retry {
+	return flow.NewRetry(w.cfg.RetryInitialInterval, w.cfg.RetryMaxInterval, w.cfg.RetryMaxElapsed)
 }
 
-// reasonOf names the kind of retryable failure, for metrics and spans.
-func reasonOf(err error) string {
-	switch cgapi.ClassOf(err) {
-	case cgapi.ClassRateLimit:
-		return "rate-limit"
-	case cgapi.ClassAuth:
-		return "auth"
-	case cgapi.ClassConfig:
-		return "misconfigured"
-	default:
-		return "transient"
+// contactWait remembers when each message first failed only on its
+// contact, in this process (a redelivery to another replica starts again),
+// for the CG_CONTACT_WAIT row of the outcome table.
+type contactWait struct {
+	mu    sync.Mutex
+	first map[uint64]time.Time // stream seq -> first contact-only 422
+}
+
+// firstSeen is when message seq first failed on its contact. Entries older
+// than horizon belong to messages that moved to another replica.
+func (c *contactWait) firstSeen(seq uint64, horizon time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.first[seq]
+	if !ok {
+		if len(c.first) > 10000 {
+			stale := time.Now().Add(-2*horizon - maxNakDelay)
+			for s, first := range c.first {
+				if first.Before(stale) {
+					delete(c.first, s)
+				}
+			}
+		}
+		t = time.Now()
+		c.first[seq] = t
 	}
+	return t
+}
+
+func (c *contactWait) forget(seq uint64) {
+	c.mu.Lock()
+	delete(c.first, seq)
+	c.mu.Unlock()
 }
 
 // deadLetterFromAPI is the outcome of the API rejecting the data.

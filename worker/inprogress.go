@@ -20,6 +20,25 @@ type held struct {
 	delivered uint64 // delivery count
 
 	since time.Time // when it was taken, or last reported in progress
+
+	// w and detached: see Wait.
+	w        *Worker
+	detached bool
+}
+
+// Wait is called (as a flow.Waiter) when the message is about to wait for
+// its API endpoint: breaker open, rate limit, concurrency limit. It gives
+// its handler and slot to the others first, so an activities outage never
+// stalls records (README, "When the API is in trouble"): a new handler
+// takes this one's place, and this goroutine ends with the message.
+func (h *held) Wait() {
+	if h.detached {
+		return
+	}
+	h.detached = true
+	h.w.handlers.Add(1)
+	go h.w.handler()
+	h.w.releaseSlots(1)
 }
 
 // inProgress tells the server, every third of the ack wait, that each held

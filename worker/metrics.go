@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 )
@@ -133,7 +134,7 @@ func (m *metrics) recordPut(ctx context.Context, kind schemas.Kind, err error, d
 // Precomputed attribute options.
 var (
 	outcomeSets = attrTable2("kind", "outcome", []string{Ack.String(), DeadLetter.String(), Retry.String(), HandBack.String()})
-	reasonSets  = attrTable2("kind", "reason", []string{"rate-limit", "auth", "misconfigured", "transient", "contact"})
+	reasonSets  = attrTable2("kind", "reason", reasonNames())
 	ekindSets   = attrTable2("kind", "error_kind", []string{deadletter.ErrorKindMalformed, deadletter.ErrorKindSchema, deadletter.ErrorKindAPI422, deadletter.ErrorKindAPI4xx, deadletter.ErrorKindUnknownSubject})
 	putSets     = func() map[schemas.Kind]map[string]metric.MeasurementOption {
 		out := map[schemas.Kind]map[string]metric.MeasurementOption{}
@@ -173,8 +174,18 @@ func kindOutcome(kind schemas.Kind, a Action) metric.AddOption {
 	return lookup(outcomeSets, kind, a.String(), "outcome")
 }
 
-func kindReason(kind schemas.Kind, reason string) metric.AddOption {
-	return lookup(reasonSets, kind, reason, "reason")
+func kindReason(kind schemas.Kind, reason flow.Reason) metric.AddOption {
+	return lookup(reasonSets, kind, string(reason), "reason")
+}
+
+// reasonNames are the retry reasons of flow.Reasons, which spans and logs
+// use too.
+func reasonNames() []string {
+	out := make([]string, len(flow.Reasons))
+	for i, r := range flow.Reasons {
+		out[i] = string(r)
+	}
+	return out
 }
 
 func kindErrorKind(kind schemas.Kind, ek string) metric.AddOption {

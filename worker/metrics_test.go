@@ -22,11 +22,12 @@ import (
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 // metricsServer serves /healthz, /readyz and /metrics of health and a
 // meter provider exporting to Prometheus, as `cgworker run` does.
-func metricsServer(t *testing.T, health *worker.Health) (*sdkmetric.MeterProvider, string) {
+func metricsServer(t *testing.T, health *health.Health) (*sdkmetric.MeterProvider, string) {
 	reg := prometheus.NewRegistry()
 	exp, err := promexporter.New(promexporter.WithRegisterer(reg))
 	if err != nil {
@@ -127,7 +128,7 @@ func (s scrape) count(t *testing.T, name string, labels map[string]string) uint6
 func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
-	health := worker.NewHealth(true, false)
+	health := health.New(true, false)
 	mp, base := metricsServer(t, health)
 	cfg := testConfig()
 	cfg.MeterProvider = mp
@@ -183,7 +184,7 @@ func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 		{"cgworker_events_total", lbl{"kind": "account", "outcome": "delivered"}, 2},
 		{"cgworker_events_total", lbl{"kind": "activity", "outcome": "dead-lettered"}, 4},
 		{"cgworker_events_total", lbl{"kind": "activity", "outcome": "retry-later"}, 0},
-		{"cgworker_retries_total", lbl{"kind": "activity", "reason": "transient"}, 3},
+		{"cgworker_retries_total", lbl{"kind": "activity", "reason": "unavailable"}, 3},
 		{"cgworker_dead_letters_total", lbl{"kind": "activity", "error_kind": "api-422"}, 1},
 		{"cgworker_dead_letters_total", lbl{"kind": "activity", "error_kind": "schema"}, 2},
 		{"cgworker_dead_letters_total", lbl{"kind": "activity", "error_kind": "malformed"}, 1},
@@ -230,7 +231,7 @@ func TestMetricsAfterDeliveriesRetriesAndDeadLetters(t *testing.T) {
 func TestReadinessFollowsNATS(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
-	health := worker.NewHealth(true, false)
+	health := health.New(true, false)
 	_, base := metricsServer(t, health)
 	nc, err := queue.Connect(context.Background(), queue.ConnConfig{URL: w.ns.URL, OnStateChange: health.SetNATS, Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})
 	if err != nil {
@@ -267,5 +268,62 @@ func TestReadinessFollowsNATS(t *testing.T) {
 	}
 	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {
 		t.Errorf("/readyz after shutdown: HTTP %d %q", code, body)
+	}
+}
+
+func TestBreakerMetricsAndReadiness(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	health := health.New(true, false)
+	health.SetNATS(true)
+	mp, base := metricsServer(t, health)
+	cfg := testConfig()
+	cfg.MeterProvider = mp
+	cfg.Health = health
+	r := w.start(nil, cfg)
+	waitFor(t, 5*time.Second, "ready", func() bool { return health.Ready() == nil })
+
+	w.emu.SetOutage(true)
+	var seqs []uint64
+	for i := range 12 {
+		seqs = append(seqs, w.publish(schemas.Activity, activity(100+i), nil))
+	}
+	var body string
+	waitFor(t, 10*time.Second, "/readyz failing for the open breaker", func() bool {
+		var code int
+		code, body = get(t, base+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "API breaker open for activities since")
+	})
+	t.Logf("/readyz: %s", strings.TrimSpace(body))
+	type lbl = map[string]string
+	act, rec := lbl{"endpoint": "activities"}, lbl{"endpoint": "records"}
+	waitFor(t, 5*time.Second, "messages waiting at the breaker", func() bool {
+		return scrapeMetrics(t, base).value(t, "cgworker_api_waiting", act) >= 1
+	})
+	s := scrapeMetrics(t, base)
+	if v := s.value(t, "cgworker_api_breaker_state", act); v != 1 && v != 2 {
+		t.Errorf("cgworker_api_breaker_state{activities} = %v, want 1 (open) or 2 (half-open)", v)
+	}
+	if v := s.value(t, "cgworker_api_breaker_state", rec); v != 0 {
+		t.Errorf("cgworker_api_breaker_state{records} = %v during an activities outage, want 0", v)
+	}
+	if v := s.value(t, "cgworker_api_concurrency_limit", rec); v != float64(cfg.Concurrency) {
+		t.Errorf("cgworker_api_concurrency_limit{records} = %v, want %d", v, cfg.Concurrency)
+	}
+
+	w.emu.SetOutage(false)
+	for _, seq := range seqs {
+		waitFor(t, 10*time.Second, "delivery after the outage", func() bool { _, ok := r.final(seq); return ok })
+	}
+	waitFor(t, 5*time.Second, "ready again", func() bool { code, _ := get(t, base+"/readyz"); return code == http.StatusOK })
+	s = scrapeMetrics(t, base)
+	if v := s.value(t, "cgworker_api_breaker_state", act); v != 0 {
+		t.Errorf("cgworker_api_breaker_state{activities} = %v after recovery, want 0", v)
+	}
+	if v := s.value(t, "cgworker_api_breaker_open_seconds_total", act); v <= 0 {
+		t.Errorf("cgworker_api_breaker_open_seconds_total{activities} = %v after an outage, want > 0", v)
+	}
+	if _, ok := s.series(t, "cgworker_api_breaker_open_seconds_total", lbl{"endpoint": "token"}); !ok {
+		t.Error("no cgworker_api_breaker_open_seconds_total{endpoint=token} series")
 	}
 }

@@ -92,9 +92,6 @@ func (w *Worker) settle(ctx context.Context, h *held, req request, o Outcome) {
 		// The server redelivers after the ack wait: nothing is lost.
 		log.WarnContext(ctx, "settling message failed", "kind", h.kind, "seq", h.seq, "action", o.Action.String(), "error", err)
 	}
-	if o.Action == Ack || o.Action == DeadLetter {
-		w.forgetContact(h)
-	}
 	w.metrics.events.Add(ctx, 1, kindOutcome(h.kind, o.Action))
 	if w.cfg.OnSettled != nil {
 		w.cfg.OnSettled(Settled{Kind: h.kind, Seq: h.seq, Action: o.Action, ErrorKind: o.ErrorKind, Error: errText(o.Err), Delay: o.Delay})

@@ -16,6 +16,7 @@ import (
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 // Each test here is one row of the outcome table (README, "Outcomes").
@@ -376,6 +377,18 @@ func TestContactOnlyRejectionDeadLetteredAfterContactWait(t *testing.T) {
 	}
 }
 
+// activityPuts are the arrival times of the activity PUTs the emulator
+// received.
+func activityPuts(w *world) []time.Time {
+	var times []time.Time
+	for _, req := range w.emu.Requests() {
+		if strings.HasPrefix(req.Path, "/activities") {
+			times = append(times, req.Time)
+		}
+	}
+	return times
+}
+
 func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{RetryAfter: 2 * time.Second})
@@ -384,12 +397,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 10*time.Second, "delivery", func() bool { _, ok := r.final(seq); return ok })
 
-	var times []time.Time
-	for _, req := range w.emu.Requests() {
-		if strings.HasPrefix(req.Path, "/activities") {
-			times = append(times, req.Time)
-		}
-	}
+	times := activityPuts(w)
 	if len(times) != 2 {
 		t.Fatalf("%d PUTs, want 2 (429 then success)", len(times))
 	}
@@ -398,14 +406,12 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	}
 }
 
-func TestOutageNeverDeadLettersAndDoesNotStorm(t *testing.T) {
+func TestOutageWaitsAtTheBreakerNeverDeadLettersAndDoesNotStorm(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
 	cfg := testConfig()
-	cfg.RetryMaxElapsed = 300 * time.Millisecond // hand messages back to JetStream quickly
-	cfg.RetryInitialInterval = 100 * time.Millisecond
-	cfg.RetryMaxInterval = 400 * time.Millisecond
-	health := worker.NewHealth(true, false)
+	cfg.RetryMaxElapsed = 2 * time.Second // shorter than the outage: spent if waiting counted
+	health := health.New(true, false)
 	health.SetNATS(true)
 	cfg.Health = health
 	r := w.start(nil, cfg)
@@ -413,53 +419,138 @@ func TestOutageNeverDeadLettersAndDoesNotStorm(t *testing.T) {
 
 	w.emu.SetOutage(true)
 	var seqs []uint64
-	for i := range 5 {
+	for i := range 20 {
 		seqs = append(seqs, w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S","reference":"outage-`+strconv.Itoa(i)+`"}`, nil))
 	}
-	waitFor(t, 10*time.Second, "messages handed back to JetStream", func() bool {
-		for _, s := range r.outcomes() {
-			if s.Action == worker.Retry {
-				return true
-			}
-		}
-		return false
+	waitFor(t, 10*time.Second, "breaker open", func() bool {
+		err := health.Ready()
+		return err != nil && strings.Contains(err.Error(), "activities since")
 	})
-	outageStart := time.Now()
 	callsAt := w.emu.Calls(emulator.ActivitiesPath)
-	waitFor(t, 10*time.Second, "two seconds of outage", func() bool { return time.Since(outageStart) > 2*time.Second })
-	calls := w.emu.Calls(emulator.ActivitiesPath) - callsAt
-	// 5 messages over 2s with >=100ms backoff and NakWithDelay: a storm
-	// (immediate redelivery) would make hundreds of calls.
-	if calls > 5*25 {
-		t.Errorf("%d calls in 2s of outage for 5 messages: a retry storm", calls)
+	outageStart := time.Now()
+	waitFor(t, 10*time.Second, "three seconds of outage", func() bool { return time.Since(outageStart) > 3*time.Second })
+	// One probe at a time, at most one every second: a storm, or each
+	// message backing off alone, would make dozens of calls.
+	if calls := w.emu.Calls(emulator.ActivitiesPath) - callsAt; calls > 5 {
+		t.Errorf("%d calls in 3 s of outage with the breaker open; want at most about 3 probes", calls)
 	}
+	for _, s := range r.outcomes() {
+		if s.Action != worker.Ack {
+			t.Errorf("seq %d: %v during the outage; held messages wait at the breaker", s.Seq, s.Action)
+		}
+	}
+
+	back := time.Now()
 	w.emu.SetOutage(false)
 	for _, seq := range seqs {
-		waitFor(t, 15*time.Second, "delivery after the outage", func() bool { _, ok := r.final(seq); return ok })
+		waitFor(t, 10*time.Second, "delivery after the outage", func() bool { _, ok := r.final(seq); return ok })
 		if s, _ := r.final(seq); s.Action != worker.Ack {
 			t.Fatalf("seq %d: %v, want delivered", seq, s.Action)
 		}
 	}
+	if took := time.Since(back); took > 5*time.Second {
+		t.Errorf("every event stored %s after the API came back; want within a probe interval", took)
+	}
 	if n := len(w.deadLetters()); n != 0 {
 		t.Fatalf("%d dead letters during an outage", n)
 	}
-	if w.emu.ActivityCount() != 5 {
-		t.Fatalf("%d activities, want 5", w.emu.ActivityCount())
+	if w.emu.ActivityCount() != 20 {
+		t.Fatalf("%d activities, want 20", w.emu.ActivityCount())
+	}
+	waitFor(t, 5*time.Second, "ready after recovery", func() bool { return health.Ready() == nil })
+}
+
+func TestActivitiesOutageDoesNotStallRecords(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	cfg := testConfig()
+	cfg.Concurrency = 4
+	cfg.RetryMaxElapsed = time.Minute
+	health := health.New(true, false)
+	health.SetNATS(true)
+	cfg.Health = health
+	r := w.start(nil, cfg)
+	waitFor(t, 5*time.Second, "ready", func() bool { return health.Ready() == nil })
+
+	// Only the activities endpoint is down; more activities than the
+	// replica has handlers and slots.
+	w.emu.FailNext(emulator.ActivitiesPath, 503, 1_000_000)
+	for i := range 30 {
+		w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S","reference":"stall-`+strconv.Itoa(i)+`"}`, nil)
+	}
+	waitFor(t, 10*time.Second, "activities breaker open", func() bool { return health.Ready() != nil })
+	var accounts []uint64
+	for i := range 20 {
+		accounts = append(accounts, w.publish(schemas.Account, `{"Account Name":"ACME `+strconv.Itoa(i)+`"}`, nil))
+	}
+	for _, seq := range accounts {
+		waitFor(t, 5*time.Second, "records delivered during the activities outage", func() bool { _, ok := r.final(seq); return ok })
+		if s, _ := r.final(seq); s.Action != worker.Ack {
+			t.Fatalf("account seq %d: %v, want delivered", seq, s.Action)
+		}
+	}
+	if n := w.emu.ActivityCount(); n != 0 {
+		t.Fatalf("%d activities stored during their outage", n)
+	}
+	// Activities published while the breaker is open stay in the stream:
+	// the puller does not fetch them.
+	for i := range 20 {
+		w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S","reference":"later-`+strconv.Itoa(i)+`"}`, nil)
+	}
+	cons, err := w.js.Consumer(t.Context(), w.names.EventsStream(), w.names.Consumer(schemas.Activity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "later activities published", func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumPending+uint64(info.NumAckPending) >= 20
+	})
+	info, err := cons.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumPending < 18 {
+		t.Errorf("%d of 20 activities published during the outage left in the stream; the puller fetched them", info.NumPending)
+	}
+	w.emu.ClearFaults()
+	waitFor(t, 10*time.Second, "activities delivered after the outage", func() bool { return w.emu.ActivityCount() == 50 })
+}
+
+func TestRetryBudgetSpentHandsBackWithDelay(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{RetryAfter: 2 * time.Second})
+	cfg := testConfig()
+	cfg.RetryMaxElapsed = 300 * time.Millisecond // the Retry-After reaches past it
+	r := w.start(nil, cfg)
+	w.emu.FailNext(emulator.ActivitiesPath, 429, 1)
+	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
+	waitFor(t, 10*time.Second, "delivery", func() bool { _, ok := r.final(seq); return ok })
+
+	if got := r.settledOf(seq); len(got) != 2 || got[0].Action != worker.Retry || got[1].Action != worker.Ack {
+		t.Fatalf("settled %+v, want handed back to JetStream, then delivered", got)
+	}
+	times := activityPuts(w)
+	if len(times) != 2 {
+		t.Fatalf("%d PUTs, want 2", len(times))
+	}
+	// NakWithDelay(Retry-After): a plain Nak would redeliver at once.
+	if gap := times[1].Sub(times[0]); gap < 1900*time.Millisecond {
+		t.Errorf("redelivered %s after the 429, before its Retry-After of 2 s: handed back without the delay", gap)
 	}
 }
 
 func TestMisconfigurationIsAnOutageNotADeadLetter(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
-	health := worker.NewHealth(true, false)
+	health := health.New(true, false)
 	health.SetNATS(true)
 	cfg := testConfig()
 	cfg.Health = health
 	r := w.start(nil, cfg)
 	waitFor(t, 5*time.Second, "ready", func() bool { return health.Ready() == nil })
 
-	w.emu.FailNext(emulator.ActivitiesPath, 404, 3)
-	w.emu.FailNext(emulator.ActivitiesPath, 403, 2) // 403 -> refresh -> 403: an auth outage
+	w.emu.FailNext(emulator.ActivitiesPath, 404, 8)
+	w.emu.FailNext(emulator.ActivitiesPath, 403, 4) // 403 -> refresh -> 403: an auth outage, twice
 	seq := w.publish(schemas.Activity, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	waitFor(t, 5*time.Second, "not ready during the outage", func() bool { return health.Ready() != nil })
 	waitFor(t, 10*time.Second, "delivery once the API is right again", func() bool { _, ok := r.final(seq); return ok })

@@ -19,6 +19,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 const (
@@ -129,14 +130,14 @@ func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 	t.Run("readyz", func(t *testing.T) {
 		t.Parallel()
 		w := setup(t, emulator.Options{})
-		health := worker.NewHealth(true, false)
+		hl := health.New(true, false)
 		logs := &lockedBuffer{}
 		cfg := testConfig()
-		cfg.Health = health
+		cfg.Health = hl
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		w.startWith(nil, leakyAPI(t, true), cfg)
 		w.publish(schemas.Activity, `{"account":"ACME","type":"Ticket","source":"Desk"}`, nil)
-		srv := httptest.NewServer(health.Handler(nil))
+		srv := httptest.NewServer(hl.Handler(nil))
 		t.Cleanup(srv.Close)
 		var body string
 		waitFor(t, 10*time.Second, "an outage on /readyz", func() bool {
@@ -147,7 +148,7 @@ func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			body = string(b)
-			return strings.Contains(body, "outage")
+			return strings.Contains(body, "breaker open")
 		})
 		if l := leaked(body); len(l) > 0 {
 			t.Errorf("/readyz leaks %v: %s", l, body)

@@ -12,6 +12,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 )
 
 func activity(i int) string {
@@ -154,7 +155,7 @@ func TestShutdownInterruptsBackoff(t *testing.T) {
 func TestDeletedConsumerIsBoundAgain(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
-	health := worker.NewHealth(true, false)
+	health := health.New(true, false)
 	health.SetNATS(true)
 	cfg := testConfig()
 	cfg.Health = health

@@ -227,7 +227,7 @@ func TestRetriesAndDeadLettersAreTraced(t *testing.T) {
 	}
 	for _, b := range spans["backoff"] {
 		childOf(t, b, process)
-		if reason := attrs(b)["cgworker.retry.reason"]; reason.AsString() != "transient" {
+		if reason := attrs(b)["cgworker.retry.reason"]; reason.AsString() != "unavailable" {
 			t.Errorf("backoff reason %q", reason.AsString())
 		}
 	}

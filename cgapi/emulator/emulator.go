@@ -31,6 +31,7 @@ type Options struct {
 	Latency        time.Duration // added to every API call (not the token call)
 	ErrorRate      float64       // share of API calls answered 5xx
 	RateLimitRate  float64       // share of API calls answered 429
+	RateLimit      int           // API calls per one-second window, answered like Laravel's throttle; 0 none
 	RetryAfter     time.Duration // Retry-After of those 429s (whole seconds); default 1s, negative omits the header
 	TokenTTL       time.Duration // token lifetime; default 1h
 	Responses      int           // seeded survey responses
@@ -103,6 +104,8 @@ func (o Options) Validate() error {
 		return errors.New("--token-ttl must not be negative")
 	case o.Responses < 0:
 		return errors.New("--responses must not be negative")
+	case o.RateLimit < 0:
+		return errors.New("--rate-limit must not be negative")
 	}
 	return nil
 }
@@ -141,6 +144,7 @@ type Emulator struct {
 
 	auth      tokens
 	faults    faults
+	throttle  throttle
 	acts      activityStore
 	recs      recordStore
 	contacts  contactBook
@@ -161,6 +165,7 @@ func New(opts Options) *Emulator {
 	e := &Emulator{opts: opts, closed: make(chan struct{})}
 	e.auth.init(opts)
 	e.faults.init(opts)
+	e.throttle.limit.Store(int64(max(opts.RateLimit, 0)))
 	e.acts.init()
 	e.recs.init(opts.Configurations)
 	e.contacts.init(opts.Contacts)
@@ -296,6 +301,10 @@ func (e *Emulator) serveAPI(c *call) {
 	if !e.auth.authenticated(c.r) {
 		c.w.Header().Set("WWW-Authenticate", "Bearer")
 		c.message(http.StatusUnauthorized, "Unauthenticated.")
+		return
+	}
+	if !e.throttle.take(c.w.Header(), time.Now()) {
+		c.message(http.StatusTooManyRequests, "Too Many Attempts.")
 		return
 	}
 	if status, ok := e.faults.random(); ok {

@@ -64,6 +64,7 @@ func RegisterFlags(fs *flag.FlagSet, opts *Options) {
 	fs.DurationVar(&opts.Latency, "latency", opts.Latency, "delay added to every API call")
 	fs.Var(&rateFlag{&opts.ErrorRate}, "error-rate", "share of API calls answered with a 5xx, a `rate` from 0 to 1")
 	fs.Var(&rateFlag{&opts.RateLimitRate}, "rate-limit-rate", "share of API calls answered 429, a `rate` from 0 to 1")
+	fs.IntVar(&opts.RateLimit, "rate-limit", opts.RateLimit, "API calls per one-second window; beyond, 429 as Laravel's throttle answers (0: no limit)")
 	fs.DurationVar(&opts.RetryAfter, "retry-after", opts.RetryAfter, "Retry-After of 429 answers (whole seconds)")
 	fs.DurationVar(&opts.TokenTTL, "token-ttl", opts.TokenTTL, "lifetime of issued tokens")
 	fs.IntVar(&opts.Responses, "responses", opts.Responses, "seeded survey responses")

@@ -16,9 +16,11 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
+	"github.com/cgworker/cgworker/worker/health"
 	"github.com/cgworker/cgworker/worker/responses"
 	"github.com/cgworker/cgworker/worker/telemetry"
 )
@@ -103,7 +105,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	}()
 
 	syncOn := rc.syncOn && rc.sync.Interval > 0
-	health := worker.NewHealth(rc.consume, syncOn)
+	health := health.New(rc.consume, syncOn)
 	rc.nats.OnStateChange = health.SetNATS
 	nc, err := queue.Connect(ctx, rc.nats)
 	if err != nil {
@@ -127,6 +129,15 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		rc.api.Transport = cgapi.NewTransport()
 	}
 	rc.api.Transport = telemetry.HTTPTransport(rc.api.Transport, tel.TracerProvider, nil)
+	// One flow controller per API endpoint, shared by the worker, the sync
+	// and the token fetches (README, "When the API is in trouble").
+	api, err := flow.NewSet(flow.Config{Concurrency: rc.worker.Concurrency, RateLimit: rc.worker.RateLimit, Logger: log, MeterProvider: tel.MeterProvider})
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	health.WatchAPI(api.Unavailable)
+	rc.api.TokenCall = api.Endpoint(flow.Token).Run
 	client, err := cgapi.New(rc.api)
 	if err != nil {
 		return &settingError{msg: err.Error()}
@@ -152,6 +163,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	if rc.consume {
 		wcfg := rc.worker
 		wcfg.Health = health
+		wcfg.Flow = api
 		wcfg.TracerProvider = tel.TracerProvider
 		wcfg.MeterProvider = tel.MeterProvider
 		w, err := worker.New(js, client, rc.validator, wcfg)
@@ -176,6 +188,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		scfg := rc.sync
 		scfg.TracerProvider = tel.TracerProvider
 		scfg.MeterProvider = tel.MeterProvider
+		scfg.Flow = api.Endpoint(flow.Sync)
 		s := responses.New(client, js, kv, scfg)
 		wg.Add(1)
 		go func() {

@@ -218,7 +218,7 @@ func expect(events []event) expected {
 // waitSettled waits until the emulator holds at least every valid event,
 // the dead-letter stream at least every invalid one, and the consumers
 // have nothing left; verify then checks the counts are exact.
-func waitSettled(t *testing.T, timeout time.Duration, js jetstream.JetStream, api *emulator.Server, events []event) {
+func waitSettled(t testing.TB, timeout time.Duration, js jetstream.JetStream, api *emulator.Server, events []event) {
 	t.Helper()
 	x := expect(events)
 	eventually(t, timeout, "every event settled", func() (bool, string) {
@@ -241,7 +241,7 @@ func waitSettled(t *testing.T, timeout time.Duration, js jetstream.JetStream, ap
 // record stored, every invalid event dead-lettered exactly once with its
 // error kind and origin, no valid event dead-lettered, and the consumers
 // holding nothing.
-func verify(t *testing.T, js jetstream.JetStream, api *emulator.Server, events []event, seqs map[string]uint64) {
+func verify(t testing.TB, js jetstream.JetStream, api *emulator.Server, events []event, seqs map[string]uint64) {
 	t.Helper()
 	x := expect(events)
 	if got := api.ActivityCount(); got != x.activities {

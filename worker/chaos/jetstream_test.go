@@ -21,7 +21,7 @@ var kinds = []schemas.Kind{schemas.Activity, schemas.Account, schemas.Contact}
 
 // connect opens the test's own connection: it reconnects forever and
 // quickly, so it rides out the restarts the test causes.
-func connect(t *testing.T, url string) jetstream.JetStream {
+func connect(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url,
 		nats.Name("chaos-test"),
@@ -45,7 +45,7 @@ func connect(t *testing.T, url string) jetstream.JetStream {
 // ensureStreams creates the worker's streams as the worker would (with
 // replicas for a cluster), so the test can publish before a worker runs.
 // It retries while a cluster is still electing its leaders.
-func ensureStreams(t *testing.T, js jetstream.JetStream, replicas int) {
+func ensureStreams(t testing.TB, js jetstream.JetStream, replicas int) {
 	t.Helper()
 	cfg := queue.StreamConfig{Names: names, AckWait: 2 * time.Second, Replicas: replicas}
 	eventually(t, 60*time.Second, "streams created", func() (bool, string) {
@@ -130,7 +130,7 @@ func publishOne(ctx context.Context, js jetstream.JetStream, ev *event) (uint64,
 }
 
 // publish is publishAll for the test goroutine.
-func publish(t *testing.T, js jetstream.JetStream, events []event) map[string]uint64 {
+func publish(t testing.TB, js jetstream.JetStream, events []event) map[string]uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -143,7 +143,7 @@ func publish(t *testing.T, js jetstream.JetStream, events []event) map[string]ui
 
 // publishInBackground publishes events in a goroutine; the returned
 // function waits for it and fails the test on an error.
-func publishInBackground(t *testing.T, js jetstream.JetStream, events []event) (wait func() map[string]uint64) {
+func publishInBackground(t testing.TB, js jetstream.JetStream, events []event) (wait func() map[string]uint64) {
 	type result struct {
 		seqs map[string]uint64
 		err  error

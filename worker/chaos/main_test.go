@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary is the cgworker executable under test.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv(binaryEnv); bin != "" {
 		return bin

@@ -15,7 +15,7 @@ import (
 // proc is one cgworker process started by a test; its log is its stderr.
 type proc struct {
 	*proctest.Process
-	t *testing.T
+	t testing.TB
 }
 
 // workerEnv is the environment of a worker talking to natsURL and api:
@@ -45,7 +45,7 @@ func workerEnv(natsURL string, api *emulator.Server) map[string]string {
 
 // start runs `cgworker args...` with exactly env (see proctest.Start).
 // The process is killed when the test ends if still running.
-func start(t *testing.T, name string, env map[string]string, args ...string) *proc {
+func start(t testing.TB, name string, env map[string]string, args ...string) *proc {
 	t.Helper()
 	return &proc{Process: proctest.Start(t, name, binary(t), env, args...), t: t}
 }
@@ -101,7 +101,7 @@ func (p *proc) waitReady() {
 
 // eventually polls cond every 50 ms until it holds or timeout passes;
 // status says what was seen last, for the failure message.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (ok bool, status string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, status string)) {
 	t.Helper()
 	proctest.WaitFor(t, timeout, 50*time.Millisecond, what, cond)
 }

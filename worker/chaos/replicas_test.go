@@ -20,7 +20,7 @@ type world struct {
 	js   jetstream.JetStream
 }
 
-func setup(t *testing.T, opts emulator.Options) *world {
+func setup(t testing.TB, opts emulator.Options) *world {
 	t.Helper()
 	w := &world{nats: natstest.NewServer(t)}
 	opts.NoRequestLog = true
@@ -33,7 +33,7 @@ func setup(t *testing.T, opts emulator.Options) *world {
 func (w *world) env() map[string]string { return workerEnv(w.nats.URL, w.api) }
 
 // progress waits until the emulator holds at least n activities.
-func progress(t *testing.T, api *emulator.Server, n int, procs ...*proc) {
+func progress(t testing.TB, api *emulator.Server, n int, procs ...*proc) {
 	t.Helper()
 	eventually(t, 60*time.Second, fmt.Sprintf("%d activities stored", n), func() (bool, string) {
 		for _, p := range procs {

@@ -63,8 +63,10 @@
 //
 // # Errors
 //
-// API errors are retried with exponential backoff, a 429's Retry-After as
-// the floor, for up to MaxElapsed per page; a pass that still fails keeps
+// Page fetches go through the sync endpoint's flow controller (cgapi/flow)
+// and API errors are retried with its schedule, a 429's Retry-After as the
+// floor, for up to MaxElapsed per page (time waiting at an open breaker
+// excepted); a pass that still fails keeps
 // the cursor of the last page it completed, records the error, and the next
 // poll resumes there. Publishes whose outcome is unknown (a lost ack, a
 // restarting server) are resolved by reading the subject's tail before

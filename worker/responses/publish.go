@@ -7,12 +7,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 )
 
@@ -81,7 +81,7 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 	propagation.TraceContext{}.Inject(ctx, queue.HeaderCarrier(msg.Header))
 	id := MsgID(n, gen)
 
-	b := p.backoff()
+	retry := p.retry()
 	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.publishTimeout)
 		ack, err := s.js.PublishMsg(pctx, msg,
@@ -121,12 +121,12 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 		}
 		// The publish may or may not have been stored (a lost ack, a
 		// restarting server): the subject's tail tells which.
-		wait, ok := p.nextWait(b, 0)
+		wait, ok := retry.Next(0)
 		if !ok {
 			return false, fmt.Errorf("responses: publish number %d: %w", n, err)
 		}
 		s.log.Warn("publish failed; retrying", "number", n, "error", err, "retry_in", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := flow.Sleep(ctx, wait); err != nil {
 			return false, err
 		}
 		t, terr := p.readTail(ctx)
@@ -153,14 +153,25 @@ func wrongLastSequence(err error) bool {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
-// fetch gets one page, retrying API errors with exponential backoff (a
-// 429's Retry-After as the floor) within MaxElapsed.
+// fetch gets one page through the sync endpoint's flow controller,
+// retrying API errors with the shared schedule (a 429's Retry-After as the
+// floor) within MaxElapsed. While the endpoint's breaker is open the fetch
+// waits at it, and that wait does not spend the budget.
 func (p *pass) fetch(ctx context.Context, cursor string) (cgapi.SyncPage, error) {
 	s := p.s
 	q := cgapi.SyncQuery{PerPage: s.cfg.PerPage, Cursor: cursor, With: s.cfg.With, Filter: s.cfg.Filter}
-	b := p.backoff()
+	var retry *flow.Retry
 	for {
-		pg, err := s.client.SyncResponses(ctx, q)
+		var pg cgapi.SyncPage
+		res := s.cfg.Flow.Do(flow.Call{Wait: ctx, Ctx: ctx}, func(ctx context.Context) error {
+			var err error
+			pg, err = s.client.SyncResponses(ctx, q)
+			return err
+		})
+		if retry != nil {
+			retry.Excuse(res.Waited)
+		}
+		err := res.Err
 		if err == nil {
 			return pg, nil
 		}
@@ -170,48 +181,25 @@ func (p *pass) fetch(ctx context.Context, cursor string) (cgapi.SyncPage, error)
 		if !cgapi.Retryable(err) {
 			return cgapi.SyncPage{}, fmt.Errorf("responses: fetch page at cursor %q: %w", cursor, err)
 		}
-		var floor time.Duration // a 429's Retry-After
-		var rl *cgapi.RateLimitError
-		if errors.As(err, &rl) {
-			floor = rl.RetryAfter
+		if retry == nil {
+			retry = p.retry()
 		}
-		wait, ok := p.nextWait(b, floor)
+		if res.Open {
+			continue // wait at the breaker
+		}
+		wait, ok := retry.Next(cgapi.RetryAfterOf(err))
 		if !ok {
 			return cgapi.SyncPage{}, fmt.Errorf("responses: fetch page at cursor %q: gave up after %s: %w",
-				cursor, b.GetElapsedTime().Round(time.Millisecond), err)
+				cursor, retry.Spent().Round(time.Millisecond), err)
 		}
-		s.log.Warn("fetching responses failed; retrying", "cursor", cursor, "error", err, "retry_in", wait)
-		if err := sleep(ctx, wait); err != nil {
+		s.log.Warn("fetching responses failed; retrying", "cursor", cursor, "reason", flow.ReasonOf(err), "error", err, "retry_in", wait)
+		if err := flow.Sleep(ctx, wait); err != nil {
 			return cgapi.SyncPage{}, err
 		}
 	}
 }
 
-// backoff returns the retry schedule of one page request or one publish.
-// Its budget, MaxElapsed, is checked by nextWait, which also accounts for a
-// Retry-After longer than the backoff's interval.
-func (p *pass) backoff() *backoff.ExponentialBackOff {
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(p.s.cfg.retryInitial),
-		backoff.WithMaxInterval(time.Minute),
-		backoff.WithMaxElapsedTime(0))
-}
-
-// nextWait returns the wait before the next attempt, at least floor, and
-// false when that attempt would start after the retry budget.
-func (p *pass) nextWait(b *backoff.ExponentialBackOff, floor time.Duration) (time.Duration, bool) {
-	wait := max(b.NextBackOff(), floor)
-	return wait, b.GetElapsedTime()+wait <= p.s.cfg.MaxElapsed
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
+// retry returns the retry schedule of one page request or one publish.
+func (p *pass) retry() *flow.Retry {
+	return flow.NewRetry(p.s.cfg.retryInitial, time.Minute, p.s.cfg.MaxElapsed)
 }

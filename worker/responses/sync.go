@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 	// Hooks are called on progress, after the metrics are recorded.
 	Hooks Hooks
+	// Flow is the sync endpoint's flow controller, shared with the
+	// replica's other API calls (README, "When the API is in trouble");
+	// nil means one of the sync's own.
+	Flow *flow.Controller
 
 	// retryInitial is the first backoff interval; tests shorten it.
 	retryInitial time.Duration
@@ -151,6 +156,9 @@ func New(client *cgapi.Client, js jetstream.JetStream, kv jetstream.KeyValue, cf
 	} else {
 		cfg.Hooks = hooks
 	}
+	if cfg.Flow == nil {
+		cfg.Flow = flow.NewController(flow.Sync, flow.Config{Concurrency: 1, Logger: cfg.Logger})
+	}
 	return &Sync{
 		client: client,
 		js:     js,
@@ -185,7 +193,7 @@ func (s *Sync) Run(ctx context.Context) error {
 		if _, err := s.Once(ctx); errors.Is(err, ErrLeaseHeld) && ctx.Err() == nil {
 			s.log.Debug("another replica is syncing", "error", err)
 		}
-		if sleep(ctx, s.cfg.Interval-time.Since(start)) != nil {
+		if flow.Sleep(ctx, s.cfg.Interval-time.Since(start)) != nil {
 			return nil
 		}
 	}

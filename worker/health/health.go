@@ -1,4 +1,7 @@
-package worker
+// Package health is the readiness of a replica, in one place that the
+// worker, the sync and the flow controllers report to without reaching
+// into each other (README, "Operating it").
+package health
 
 import (
 	"errors"
@@ -7,9 +10,9 @@ import (
 )
 
 // Health is the readiness of a replica (README, "Operating it"): ready while
-// NATS is connected, the consumers (or the sync) are bound, the API is not
-// in an outage, and the process is not draining. A nil *Health ignores
-// every report, so components need not check.
+// NATS is connected, the consumers (or the sync) are bound, no API breaker
+// is open, and the process is not draining. A nil *Health ignores every
+// report, so components need not check.
 type Health struct {
 	wantConsumers bool
 	wantSync      bool
@@ -18,12 +21,12 @@ type Health struct {
 	consumers atomic.Bool
 	sync      atomic.Bool
 	draining  atomic.Bool
-	apiErr    atomic.Pointer[error]
+	api       atomic.Pointer[func() error]
 }
 
-// NewHealth returns the health of a replica that consumes events, runs the
+// New returns the health of a replica that consumes events, runs the
 // sync, or both.
-func NewHealth(consume, sync bool) *Health {
+func New(consume, sync bool) *Health {
 	return &Health{wantConsumers: consume, wantSync: sync && !consume}
 }
 
@@ -41,7 +44,8 @@ func (h *Health) SetSyncBound(bound bool) {
 	}
 }
 
-func (h *Health) setConsumers(bound bool) {
+// SetConsumers records whether the worker's consumers are bound.
+func (h *Health) SetConsumers(bound bool) {
 	if h != nil {
 		h.consumers.Store(bound)
 	}
@@ -54,21 +58,13 @@ func (h *Health) SetDraining() {
 	}
 }
 
-// setAPI records the outcome of the latest API call: an outage error, or
-// nil once the API answers properly again. Cheap on the hot path: it writes
-// only on a change.
-func (h *Health) setAPI(err error) {
-	if h == nil {
-		return
+// WatchAPI makes readiness ask unavailable, the replica's flow
+// controllers (flow.Set.Unavailable): not ready while an API breaker is
+// open, naming the endpoint and since when.
+func (h *Health) WatchAPI(unavailable func() error) {
+	if h != nil {
+		h.api.Store(&unavailable)
 	}
-	if err == nil {
-		if h.apiErr.Load() != nil {
-			h.apiErr.Store(nil)
-		}
-		return
-	}
-	e := err // a copy: taking err's address would allocate on every call, success included
-	h.apiErr.Store(&e)
 }
 
 // Ready returns nil when the replica is ready, else the reason it is not.
@@ -86,8 +82,8 @@ func (h *Health) Ready() error {
 	case h.wantSync && !h.sync.Load():
 		return errors.New("sync not bound")
 	}
-	if p := h.apiErr.Load(); p != nil {
-		return errors.New("CustomerGauge API outage: " + (*p).Error())
+	if p := h.api.Load(); p != nil {
+		return (*p)()
 	}
 	return nil
 }

@@ -1,0 +1,363 @@
+package flow_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cgworker/cgworker/cgapi"
+	"github.com/cgworker/cgworker/cgapi/cgapitest"
+	"github.com/cgworker/cgworker/cgapi/emulator"
+	"github.com/cgworker/cgworker/cgapi/flow"
+	"github.com/cgworker/cgworker/worker/proctest"
+)
+
+const activity = `{"reference":"ref-1","account":"ACME","type":"Support Ticket","source":"Freshdesk","happened_at":"2019-10-06 22:34:45"}`
+
+type rig struct {
+	emu    *emulator.Server
+	client *cgapi.Client
+	set    *flow.Set
+	ctrl   *flow.Controller
+}
+
+func newRig(t *testing.T, opts emulator.Options, concurrency int) *rig {
+	t.Helper()
+	emu := cgapitest.NewServer(t, opts)
+	set, err := flow.NewSet(flow.Config{Concurrency: concurrency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	return &rig{emu: emu, client: cgapitest.NewClient(t, emu, opts), set: set, ctrl: set.Endpoint(flow.Activities)}
+}
+
+// put is one PUT through the controller.
+func (r *rig) put(ctx context.Context) flow.Result {
+	return r.ctrl.Do(flow.Call{Wait: ctx, Ctx: ctx}, func(ctx context.Context) error {
+		return r.client.PutActivity(ctx, []byte(activity))
+	})
+}
+
+// deliver retries one activity as the worker does: back at the breaker
+// at once while it is open, a short backoff otherwise; never before a
+// 429's Retry-After.
+func (r *rig) deliver(ctx context.Context) error {
+	for {
+		res := r.put(ctx)
+		if res.Err == nil || errors.Is(res.Err, flow.ErrStopped) {
+			return res.Err
+		}
+		if res.Open {
+			continue
+		}
+		d := max(cgapi.RetryAfterOf(res.Err), 10*time.Millisecond)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// run calls fn from n goroutines, calls times in all.
+func run(n, calls int, fn func()) {
+	var left atomic.Int64
+	left.Store(int64(calls))
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				fn()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestRandomServerErrorsDoNotOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{ErrorRate: 0.2}, 16)
+	var failed atomic.Int64
+	run(16, 1500, func() {
+		if res := r.put(t.Context()); res.Err != nil {
+			failed.Add(1)
+		}
+	})
+	snap := r.ctrl.Snapshot()
+	if snap.Opens != 0 || snap.State != flow.Closed {
+		t.Errorf("a random 20%% of 5xx opened the breaker %d times (state %d)", snap.Opens, snap.State)
+	}
+	if f := failed.Load(); f < 150 {
+		t.Errorf("only %d of 1500 calls failed: the fault mix did not apply", f)
+	}
+	if err := r.set.Unavailable(); err != nil {
+		t.Errorf("Unavailable() = %v with every breaker closed", err)
+	}
+}
+
+func TestOutageOpensTheBreakerProbesAndRecovers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{}, 32)
+	r.emu.SetOutage(true)
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if err := r.deliver(t.Context()); err == nil {
+				done.Add(1)
+			}
+		})
+	}
+	proctest.WaitFor(t, 5*time.Second, 5*time.Millisecond, "breaker open", func() (bool, string) {
+		return r.ctrl.Snapshot().State != flow.Closed, ""
+	})
+	err := r.set.Unavailable()
+	if err == nil {
+		t.Fatal("Unavailable() = nil with the activities breaker open")
+	}
+	t.Logf("readiness: %v", err)
+	// The calls in flight when it opened come back and wait.
+	proctest.WaitFor(t, 5*time.Second, 5*time.Millisecond, "callers waiting", func() (bool, string) {
+		s := r.ctrl.Snapshot()
+		return s.Waiting >= 31 && s.InFlight <= 1, ""
+	})
+
+	// While open: only probes, one at a time, at most one every second.
+	before := r.emu.Calls(emulator.ActivitiesPath)
+	const window = 3 * time.Second
+	measured := time.Now()
+	proctest.WaitFor(t, 2*window, 10*time.Millisecond, "the measured span", func() (bool, string) {
+		return time.Since(measured) >= window, ""
+	})
+	calls := r.emu.Calls(emulator.ActivitiesPath) - before
+	if calls < 1 || calls > 4 {
+		t.Errorf("%d calls in %s while the API was down; want 1 to 4 probes", calls, window)
+	}
+	if done.Load() != 0 {
+		t.Fatalf("%d deliveries succeeded during the outage", done.Load())
+	}
+
+	// The first probe that succeeds closes it, and every waiter goes.
+	back := time.Now()
+	r.emu.SetOutage(false)
+	wg.Wait()
+	if took := time.Since(back); took > 4*time.Second {
+		t.Errorf("recovery took %s, want within a probe interval (<= 2 s) and a little", took)
+	}
+	if n := done.Load(); n != 32 {
+		t.Errorf("%d of 32 delivered after the outage", n)
+	}
+	snap := r.ctrl.Snapshot()
+	if snap.State != flow.Closed || snap.Opens != 1 || snap.OpenTotal < window {
+		t.Errorf("after recovery: %+v, want closed, opened once, open for at least %s", snap, window)
+	}
+	if snap.Limit != 32 {
+		t.Errorf("limit %d after recovery, want 32 restored", snap.Limit)
+	}
+	if err := r.set.Unavailable(); err != nil {
+		t.Errorf("Unavailable() = %v after recovery", err)
+	}
+}
+
+func TestLoneRateLimitsDelayOnlyTheirCall(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{RateLimitRate: 0.1, RetryAfter: time.Second}, 16)
+	var limited atomic.Int64
+	minLimit := atomic.Int64{}
+	minLimit.Store(16)
+	run(16, 1500, func() {
+		res := r.put(t.Context())
+		if cgapi.ClassOf(res.Err) == cgapi.ClassRateLimit {
+			limited.Add(1)
+		}
+		if l := int64(r.ctrl.Snapshot().Limit); l < minLimit.Load() {
+			minLimit.Store(l)
+		}
+	})
+	snap := r.ctrl.Snapshot()
+	if snap.Pauses != 0 {
+		t.Errorf("random 429s paused the whole endpoint %d times; no window was spent", snap.Pauses)
+	}
+	if minLimit.Load() <= 1 {
+		t.Errorf("random 429s pinned the concurrency limit at %d", minLimit.Load())
+	}
+	if limited.Load() < 50 {
+		t.Errorf("only %d 429s in 1500 calls: the fault mix did not apply", limited.Load())
+	}
+}
+
+func TestSpentWindowPausesTheEndpoint(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{RateLimit: 2}, 8)
+	var rl *cgapi.RateLimitError
+	var limitedAt time.Time
+	for range 20 {
+		res := r.put(t.Context())
+		if errors.As(res.Err, &rl) {
+			limitedAt = time.Now()
+			break
+		}
+	}
+	if rl == nil || !rl.Quota.Spent() || rl.RetryAfter <= 0 {
+		t.Fatalf("no 429 for a spent window in 20 calls at 2 a second (last %+v)", rl)
+	}
+	if p := r.ctrl.Snapshot().Pauses; p != 1 {
+		t.Fatalf("%d endpoint pauses after a 429 saying the window is spent, want 1", p)
+	}
+	// Every caller now waits until the window turns (X-RateLimit-Reset,
+	// or the Retry-After when sooner), not only the one that got the 429.
+	notBefore := limitedAt.Add(rl.RetryAfter)
+	if reset := rl.Quota.Reset; !reset.IsZero() && reset.Before(notBefore) {
+		notBefore = reset
+	}
+	var wg sync.WaitGroup
+	var early atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			res := r.ctrl.Do(flow.Call{Wait: t.Context(), Ctx: t.Context()}, func(context.Context) error {
+				if time.Now().Before(notBefore.Add(-20 * time.Millisecond)) {
+					early.Add(1)
+				}
+				return nil
+			})
+			if res.Err != nil {
+				t.Error(res.Err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := early.Load(); n != 0 {
+		t.Errorf("%d calls went before the spent window turned (Retry-After %s, reset %s)", n, rl.RetryAfter, rl.Quota.Reset)
+	}
+}
+
+func TestPacingKeepsRateLimitedShareLow(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{RateLimit: 100, Latency: 5 * time.Millisecond}, 32)
+	var limited, ok atomic.Int64
+	var early atomic.Int64
+	var mu sync.Mutex
+	notBefore := time.Time{}
+	run(32, 400, func() {
+		res := r.put(t.Context())
+		now := time.Now()
+		mu.Lock()
+		if res.Waited == 0 && now.Before(notBefore.Add(-50*time.Millisecond)) {
+			early.Add(1) // answered before the spent window's Retry-After
+		}
+		if ra := cgapi.RetryAfterOf(res.Err); ra > 0 {
+			notBefore = now.Add(ra)
+		}
+		mu.Unlock()
+		switch cgapi.ClassOf(res.Err) {
+		case cgapi.ClassNone:
+			ok.Add(1)
+		case cgapi.ClassRateLimit:
+			limited.Add(1)
+		}
+	})
+	snap := r.ctrl.Snapshot()
+	total := ok.Load() + limited.Load()
+	share := float64(limited.Load()) / float64(total)
+	t.Logf("%d stored, %d answered 429 (%.1f%%), %d pauses", ok.Load(), limited.Load(), 100*share, snap.Pauses)
+	if share > 0.20 {
+		t.Errorf("%.1f%% of calls answered 429; pacing by X-RateLimit-Remaining should keep it well under 20%%", 100*share)
+	}
+	if n := early.Load(); n > 0 {
+		t.Errorf("%d calls went straight out before a spent window's Retry-After", n)
+	}
+}
+
+func TestProbeWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{}, 4)
+	r.emu.SetOutage(true)
+	for r.ctrl.Snapshot().State == flow.Closed {
+		_ = r.put(t.Context())
+	}
+	// The API now hangs instead of refusing: the probe gives up after its
+	// own bound, not the client's 10 s timeout, and the next one follows.
+	r.emu.SetOutage(false)
+	r.emu.SetLatency(time.Minute)
+	start := time.Now()
+	res := r.put(t.Context())
+	took := time.Since(start)
+	if res.Err == nil || !res.Open {
+		t.Fatalf("probe against a hanging API: %+v, want an error with the breaker still open", res)
+	}
+	if took > 5*time.Second {
+		t.Errorf("probe took %s, want bounded by about 2 s after its wait", took)
+	}
+	r.emu.SetLatency(0)
+	if err := r.deliver(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r.ctrl.Snapshot().State != flow.Closed {
+		t.Error("breaker still open after a successful probe")
+	}
+}
+
+func TestStoppedWhileWaiting(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{}, 4)
+	r.emu.SetOutage(true)
+	for r.ctrl.Snapshot().State == flow.Closed {
+		_ = r.put(t.Context())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var parked atomic.Bool
+	before := r.emu.Calls(emulator.ActivitiesPath)
+	res := r.ctrl.Do(flow.Call{Wait: ctx, Ctx: t.Context(), OnWait: flow.WaitFunc(func() { parked.Store(true); cancel() })}, func(ctx context.Context) error {
+		return r.client.PutActivity(ctx, []byte(activity))
+	})
+	if !errors.Is(res.Err, flow.ErrStopped) || !parked.Load() {
+		t.Errorf("Do = %+v, parked %t; want ErrStopped after OnWait", res, parked.Load())
+	}
+	if n := r.emu.Calls(emulator.ActivitiesPath) - before; n > 1 {
+		t.Errorf("%d calls while stopped", n)
+	}
+}
+
+func TestTokenEndpointHasItsOwnBreaker(t *testing.T) {
+	t.Parallel()
+	emu := cgapitest.NewServer(t, emulator.Options{})
+	set, err := flow.NewSet(flow.Config{Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	cfg := cgapitest.Config(emu, emulator.Options{})
+	cfg.TokenCall = set.Endpoint(flow.Token).Run
+	client, err := cgapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetTokenOutage(true)
+	for range 12 {
+		if err := client.PutActivity(t.Context(), []byte(activity)); !cgapi.IsOutage(err) {
+			t.Fatalf("PUT with the token endpoint down: %v, want unavailable", err)
+		}
+		if set.Endpoint(flow.Token).Snapshot().State != flow.Closed {
+			break
+		}
+	}
+	err = set.Unavailable()
+	if err == nil || set.Endpoint(flow.Token).Snapshot().State == flow.Closed {
+		t.Fatalf("token breaker still closed after failing token fetches (%v)", err)
+	}
+	if set.Endpoint(flow.Activities).Snapshot().State != flow.Closed {
+		t.Error("the activities breaker opened: its calls never went through it")
+	}
+	emu.SetTokenOutage(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for client.PutActivity(ctx, []byte(activity)) != nil && ctx.Err() == nil {
+	}
+	if ctx.Err() != nil || set.Unavailable() != nil {
+		t.Fatalf("no recovery once the token endpoint is back: %v", set.Unavailable())
+	}
+}
