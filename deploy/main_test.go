@@ -13,5 +13,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(proctest.Run(m))
+	code := proctest.Run(m)
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"encoding/json"
@@ -31,16 +31,19 @@ import (
 // they run, so that renaming a setting, a command, a flag, a probe path or a
 // stream name fails here rather than in someone's cluster.
 
-// deployDir is deploy/, relative to this package.
-const deployDir = "../../deploy"
+// deployDir is deploy/: this package's own folder.
+const deployDir = "."
 
 func TestDeploy(t *testing.T) {
 	t.Parallel()
-	// The Dockerfile stamps these with -ldflags -X main.version/main.commit;
-	// renaming them must break this test's build.
-	_ = []*string{&version, &commit}
+	bin := facts(t)
+	// The Dockerfile stamps the version and commit with -ldflags -X; the
+	// binary built with its flags must report them.
+	if !strings.Contains(bin.version, stampVersion) || !strings.Contains(bin.version, stampCommit) {
+		t.Errorf("built with the Dockerfile's -ldflags, `cgworker version` says %q: want %s and %s", bin.version, stampVersion, stampCommit)
+	}
 
-	c := newDeployChecker(deployDir)
+	c := newDeployChecker(deployDir, bin)
 	c.run()
 	for _, p := range c.problems {
 		t.Error(p)
@@ -58,8 +61,8 @@ func TestDeploy(t *testing.T) {
 		count[kind]++
 	}
 	for kind, want := range map[string]int{
-		"Deployment": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "PodDisruptionBudget": 1,
-		"ScaledObject": 1, "ServiceMonitor": 1, "Stream": 3, "Consumer": 3, "KeyValue": 1,
+		"Deployment": 1, "ConfigMap": 2, "Secret": 1, "Service": 1, "PodDisruptionBudget": 1,
+		"ScaledObject": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "Stream": 3, "Consumer": 3, "KeyValue": 1,
 	} {
 		if count[kind] != want {
 			t.Errorf("saw %d %s objects, want %d", count[kind], kind, want)
@@ -71,6 +74,7 @@ func TestDeploy(t *testing.T) {
 // to a temporary folder, breaks one thing and expects a problem naming it.
 func TestDeployDrift(t *testing.T) {
 	t.Parallel()
+	bin := facts(t)
 	cases := []struct {
 		name, file, old, new, want string
 	}{
@@ -151,7 +155,7 @@ func TestDeployDrift(t *testing.T) {
 			if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			problems := checkDeploy(dir)
+			problems := checkDeploy(dir, bin)
 			for _, p := range problems {
 				if strings.Contains(p, tc.want) {
 					return
@@ -190,6 +194,7 @@ func copyTree(t *testing.T, src, dst string) {
 // deployChecker collects the problems of one deploy folder.
 type deployChecker struct {
 	root     string
+	bin      *binaryFacts
 	problems []string
 	names    queue.Names
 	yamls    []*deployYAML
@@ -200,6 +205,12 @@ type deployChecker struct {
 	emulator map[string]emulatorRun // compose service -> its emulator
 	// composeRuns counts compose services running `cgworker run`.
 	composeRuns int
+	// metricRefs: metric name -> where a query names it (rules, dashboard,
+	// KEDA), for TestMetricsExist.
+	metricRefs map[string][]string
+	// dashboardConfigMaps counts ConfigMaps carrying the dashboard.
+	dashboardConfigMaps int
+	jsons               map[string][]byte // .json files by path
 }
 
 type deployYAML struct {
@@ -227,20 +238,22 @@ type emulatorRun struct {
 }
 
 // checkDeploy returns the problems of the deploy folder root.
-func checkDeploy(root string) []string {
-	c := newDeployChecker(root)
+func checkDeploy(root string, bin *binaryFacts) []string {
+	c := newDeployChecker(root, bin)
 	c.run()
 	return c.problems
 }
 
-func newDeployChecker(root string) *deployChecker {
+func newDeployChecker(root string, bin *binaryFacts) *deployChecker {
 	return &deployChecker{
 		root:     root,
+		bin:      bin,
 		names:    queue.NewNames("cg"),
 		objects:  map[string]*k8sObject{},
 		images:   map[string][]string{},
 		services: map[string]*yamlNode{},
 		emulator: map[string]emulatorRun{},
+		jsons:    map[string][]byte{},
 	}
 }
 
@@ -267,6 +280,9 @@ func (c *deployChecker) run() {
 		if err != nil {
 			return err
 		}
+		if strings.HasSuffix(rel, ".go") {
+			return nil // this test itself
+		}
 		c.scanNames(rel, string(b))
 		switch base := path.Base(rel); {
 		case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
@@ -276,6 +292,11 @@ func (c *deployChecker) run() {
 				return nil
 			}
 			c.yamls = append(c.yamls, &deployYAML{rel: rel, docs: docs})
+		case strings.HasSuffix(base, ".json"):
+			c.jsons[rel] = b
+			if strings.HasPrefix(rel, "grafana/") {
+				c.checkDashboard(rel, b)
+			}
 		case base == "Dockerfile" || strings.HasPrefix(base, "Dockerfile."):
 			dockerfiles = append(dockerfiles, rel)
 		case strings.HasPrefix(rel, "nats/") && strings.HasSuffix(base, ".conf"):
@@ -296,14 +317,16 @@ func (c *deployChecker) run() {
 	for _, f := range c.yamls {
 		for _, doc := range f.docs {
 			kind, name := doc.get("kind").str(), doc.get("metadata", "name").str()
-			if kind == "" || strings.HasPrefix(doc.get("apiVersion").str(), "kustomize.config.k8s.io/") {
+			if strings.HasPrefix(doc.get("apiVersion").str(), "kustomize.config.k8s.io/") {
+				for _, gen := range c.generatedConfigMaps(f.rel, doc) {
+					c.addObject(gen.file, "ConfigMap/"+gen.doc.get("metadata", "name").str(), gen)
+				}
 				continue
 			}
-			key := kind + "/" + name
-			if prev, dup := c.objects[key]; dup {
-				c.errorf(f.rel, doc.line, "%s is also defined in %s", key, prev.file)
+			if kind == "" {
+				continue
 			}
-			c.objects[key] = &k8sObject{file: f.rel, doc: doc}
+			c.addObject(f.rel, kind+"/"+name, &k8sObject{file: f.rel, doc: doc})
 			if kind == "Service" {
 				c.services[name] = doc
 			}
@@ -328,24 +351,29 @@ func (c *deployChecker) run() {
 		c.checkDockerfile(rel)
 	}
 	c.checkImages()
+	c.checkRuleCopies()
+	c.checkDashboardCopies(c.jsons)
+}
+
+func (c *deployChecker) addObject(rel, key string, obj *k8sObject) {
+	if prev, dup := c.objects[key]; dup {
+		c.errorf(rel, obj.doc.line, "%s is also defined in %s", key, prev.file)
+	}
+	c.objects[key] = obj
 }
 
 // knownEnv reports whether the binary reads the variable name: a setting,
 // an OpenTelemetry SDK variable, or one the Go runtime reads.
-func knownEnv(name string) bool {
-	for _, s := range settings {
-		if s.env == name {
-			return true
-		}
-	}
-	return strings.HasPrefix(name, "OTEL_") || goRuntimeEnv[name]
+func (c *deployChecker) knownEnv(name string) bool {
+	_, setting := c.bin.settings[name]
+	return setting || strings.HasPrefix(name, "OTEL_") || goRuntimeEnv[name]
 }
 
 var goRuntimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true, "GODEBUG": true}
 
 func (c *deployChecker) checkEnvName(file string, line int, name string) {
-	if !knownEnv(name) {
-		c.errorf(file, line, "%s is not a cgworker setting (settings.go), an OTEL_* variable or a Go runtime variable", name)
+	if !c.knownEnv(name) {
+		c.errorf(file, line, "%s is not a cgworker setting (cgworker run -h), an OTEL_* variable or a Go runtime variable", name)
 	}
 }
 
@@ -358,13 +386,13 @@ func (c *deployChecker) scanNames(rel, text string) {
 		c.names.EventsStream(): true, c.names.DLQStream(): true,
 		c.names.ResponsesStream(): true, c.names.SyncBucket(): true,
 	}
-	for _, s := range settings {
-		known[s.env] = true
+	for env := range c.bin.settings {
+		known[env] = true
 	}
 	for i, line := range strings.Split(text, "\n") {
 		for _, w := range cgToken.FindAllString(line, -1) {
 			if !known[w] {
-				c.errorf(rel, i+1, "%s is neither a cgworker setting (settings.go) nor a stream or bucket name", w)
+				c.errorf(rel, i+1, "%s is neither a cgworker setting (cgworker run -h) nor a stream or bucket name", w)
 			}
 		}
 	}
@@ -408,10 +436,7 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 		c.errorf(file, line, "no cgworker command")
 		return "", nil
 	}
-	var names []string
-	for _, k := range commands() {
-		names = append(names, k.name)
-	}
+	names := c.bin.commands
 	if !slices.Contains(names, args[0]) {
 		c.errorf(file, line, "%q is not a cgworker command (%s)", args[0], strings.Join(names, ", "))
 		return "", nil
@@ -425,7 +450,13 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 		addr = fs.String("addr", "127.0.0.1:8081", "")
 		emulator.RegisterFlags(fs, &opts)
 	case "run":
-		newConfig(fs, func(string) (string, bool) { return "", false }, runSettings...)
+		for name, boolean := range c.bin.runFlags {
+			if boolean {
+				fs.Bool(name, false, "")
+			} else {
+				fs.String(name, "", "")
+			}
+		}
 	default:
 		return args[0], nil
 	}
@@ -447,10 +478,10 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 }
 
 // httpPort is the port of /healthz, /readyz and /metrics for an environment.
-func httpPort(env map[string]string) string {
+func (c *deployChecker) httpPort(env map[string]string) string {
 	addr, ok := env["CG_HTTP_ADDR"]
 	if !ok {
-		addr = lookupSetting("CG_HTTP_ADDR").def
+		addr = c.bin.settings["CG_HTTP_ADDR"]
 	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -460,10 +491,10 @@ func httpPort(env map[string]string) string {
 }
 
 // settingDuration is a duration setting from env, else its default.
-func settingDuration(env map[string]string, name string) time.Duration {
+func (c *deployChecker) settingDuration(env map[string]string, name string) time.Duration {
 	v, ok := env[name]
 	if !ok {
-		v = lookupSetting(name).def
+		v = c.bin.settings[name]
 	}
 	d, _ := time.ParseDuration(v)
 	return d
@@ -481,6 +512,7 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 		line map[string]int
 	}
 	var runs []runService
+	builders := 0
 	for _, name := range services.keys {
 		s := services.m[name]
 		image := s.get("image")
@@ -493,6 +525,10 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 			}
 		}
 		if build != nil {
+			builders++
+			if builders > 1 {
+				c.errorf(rel, build.line, "service %s builds an image too: build it in one service only (parallel builds of one tag fail)", name)
+			}
 			ctx := build.get("context").str()
 			if build.kind == yamlScalar {
 				ctx = build.str()
@@ -543,7 +579,8 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 		case "run":
 			runs = append(runs, runService{name: name, node: s, env: env, line: lines})
 			c.composeRuns++
-			if port := httpPort(env); len(ports) > 0 && !slices.Contains(ports, port) {
+			c.checkComposeHealthcheck(rel, name, s)
+			if port := c.httpPort(env); len(ports) > 0 && !slices.Contains(ports, port) {
 				c.errorf(rel, s.get("ports").line, "service %s: CG_HTTP_ADDR port %s is not among its ports %v", name, port, ports)
 			}
 			grace := s.get("stop_grace_period")
@@ -551,10 +588,34 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 			if grace == nil {
 				g = 10 * time.Second // compose's default
 			}
-			if shut := settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); g <= shut {
+			if shut := c.settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); g <= shut {
 				c.errorf(rel, grace.lineOr(s.line), "service %s: stop_grace_period %v must be longer than CG_SHUTDOWN_TIMEOUT %v", name, g, shut)
 			}
 		}
+	}
+
+	runPorts := map[string]string{}
+	for _, r := range runs {
+		runPorts[r.name] = c.httpPort(r.env)
+	}
+	prometheus, grafana := 0, 0
+	for _, name := range services.keys {
+		s := services.m[name]
+		switch image := s.get("image").str(); {
+		case strings.HasPrefix(image, "prom/prometheus"):
+			prometheus++
+			c.checkComposePrometheus(rel, name, s, runPorts)
+		case strings.HasPrefix(image, "grafana/grafana"):
+			grafana++
+			env := map[string]string{}
+			for _, k := range s.get("environment").keysOrNil() {
+				env[k] = s.get("environment", k).str()
+			}
+			c.checkComposeGrafana(rel, name, s, env, services)
+		}
+	}
+	if prometheus != 1 || grafana != 1 {
+		c.errorf(rel, doc.line, "want one Prometheus and one Grafana service, found %d and %d", prometheus, grafana)
 	}
 
 	// Worker -> other services: hosts that exist, and the emulator's
@@ -616,14 +677,6 @@ func hostOf(raw string) string {
 	return u.Hostname()
 }
 
-// keysOrNil is a mapping's keys; nil for anything else.
-func (n *yamlNode) keysOrNil() []string {
-	if n == nil || n.kind != yamlMap {
-		return nil
-	}
-	return n.keys
-}
-
 // composeEnv reads `environment:` in either form (mapping or KEY=VALUE
 // list) and checks every name.
 func (c *deployChecker) composeEnv(rel string, n *yamlNode) (env map[string]string, lines map[string]int) {
@@ -680,6 +733,7 @@ func (c *deployChecker) checkPodTemplate(rel string, doc, tmpl *yamlNode) {
 	for _, ctr := range containers {
 		image := ctr.get("image")
 		c.noteImage(rel, image.lineOr(ctr.line), image.str())
+		c.checkPinnedImage(rel, image.lineOr(ctr.line), image.str())
 		if _, ok := cgImageRepo(image.str()); !ok {
 			continue
 		}
@@ -700,7 +754,7 @@ func (c *deployChecker) checkPodTemplate(rel string, doc, tmpl *yamlNode) {
 			continue
 		}
 
-		port := httpPort(env)
+		port := c.httpPort(env)
 		pod := &cgPod{labels: labels, portNames: map[string]string{}, env: env}
 		for _, p := range ctr.get("ports").list() {
 			num := p.get("containerPort").str()
@@ -756,7 +810,7 @@ func (c *deployChecker) checkPodTemplate(rel string, doc, tmpl *yamlNode) {
 			n, _ := strconv.Atoi(g.str())
 			grace = time.Duration(n) * time.Second
 		}
-		if shut := settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); grace <= shut {
+		if shut := c.settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); grace <= shut {
 			c.errorf(rel, spec.get("terminationGracePeriodSeconds").lineOr(spec.line),
 				"terminationGracePeriodSeconds %v must be longer than CG_SHUTDOWN_TIMEOUT %v", grace, shut)
 		}
@@ -962,6 +1016,8 @@ func (c *deployChecker) checkObject(rel string, doc *yamlNode) {
 		}
 	case "ScaledObject":
 		c.checkScaledObject(rel, doc)
+	case "PrometheusRule":
+		c.checkRuleGroups(rel, doc.get("spec", "groups"))
 	case "Stream", "Consumer", "KeyValue":
 		if strings.HasPrefix(doc.get("apiVersion").str(), "jetstream.nats.io/") {
 			c.checkNACK(rel, kind, doc.get("spec"))
@@ -969,6 +1025,9 @@ func (c *deployChecker) checkObject(rel string, doc *yamlNode) {
 	}
 	if doc.get("receivers") != nil && doc.get("service", "pipelines") != nil {
 		c.checkCollector(rel, doc)
+	}
+	if kind == "" && doc.get("groups") != nil {
+		c.checkRuleGroups(rel, doc.get("groups"))
 	}
 }
 
@@ -1012,36 +1071,55 @@ func (c *deployChecker) checkScaledObject(rel string, doc *yamlNode) {
 		c.errorf(rel, target.lineOr(doc.line), "scaleTargetRef %s/%s is not defined in deploy/", kind, target.get("name").str())
 	}
 	consumers := c.consumerKinds()
-	seen := map[string]bool{}
-	for _, tr := range doc.get("spec", "triggers").list() {
-		if tr.get("type").str() != "nats-jetstream" {
-			continue
-		}
+	triggers := doc.get("spec", "triggers").list()
+	if len(triggers) == 0 {
+		c.errorf(rel, doc.line, "ScaledObject has no triggers")
+	}
+	for _, tr := range triggers {
 		md := tr.get("metadata")
-		if s := md.get("stream").str(); s != c.names.EventsStream() {
-			c.errorf(rel, md.get("stream").lineOr(tr.line), "stream %q, want %s", s, c.names.EventsStream())
-		}
-		cons := md.get("consumer").str()
-		if _, ok := consumers[cons]; !ok {
-			c.errorf(rel, md.get("consumer").lineOr(tr.line), "consumer %q is not one of the worker's consumers", cons)
-		}
-		seen[cons] = true
-		if n, err := strconv.Atoi(md.get("lagThreshold").str()); err != nil || n <= 0 {
-			c.errorf(rel, md.lineOr(tr.line), "lagThreshold must be a positive whole number")
-		}
-		if md.get("natsServerMonitoringEndpoint").str() == "" {
-			c.errorf(rel, md.lineOr(tr.line), "natsServerMonitoringEndpoint is missing")
+		switch tr.get("type").str() {
+		case "prometheus":
+			// The backlog of the consumed kinds only: cgworker_consumer_pending
+			// exists for them alone (README, "Deployment").
+			c.checkPromQL(rel, md.get("query").lineOr(tr.line), md.get("query").str())
+			if !strings.Contains(md.get("query").str(), "cgworker_consumer_pending") {
+				c.errorf(rel, md.get("query").lineOr(tr.line), "the prometheus trigger's query must scale on cgworker_consumer_pending")
+			}
+			if md.get("serverAddress").str() == "" {
+				c.errorf(rel, md.lineOr(tr.line), "serverAddress is missing")
+			}
+			if n, err := strconv.ParseFloat(md.get("threshold").str(), 64); err != nil || n <= 0 {
+				c.errorf(rel, md.lineOr(tr.line), "threshold must be a positive number")
+			}
+		case "nats-jetstream":
+			// Allowed, but a trigger for a kind that is not consumed reads the
+			// stream's last sequence as lag: deploy/README.md says why the
+			// component uses Prometheus.
+			if s := md.get("stream").str(); s != c.names.EventsStream() {
+				c.errorf(rel, md.get("stream").lineOr(tr.line), "stream %q, want %s", s, c.names.EventsStream())
+			}
+			if _, ok := consumers[md.get("consumer").str()]; !ok {
+				c.errorf(rel, md.get("consumer").lineOr(tr.line), "consumer %q is not one of the worker's consumers", md.get("consumer").str())
+			}
+			if n, err := strconv.Atoi(md.get("lagThreshold").str()); err != nil || n <= 0 {
+				c.errorf(rel, md.lineOr(tr.line), "lagThreshold must be a positive whole number")
+			}
 		}
 	}
-	for cons := range consumers {
-		if !seen[cons] {
-			c.errorf(rel, doc.line, "no nats-jetstream trigger for consumer %s", cons)
-		}
+	// cooldownPeriod only governs scaling to zero.
+	if cd := doc.get("spec", "cooldownPeriod"); cd != nil && doc.get("spec", "minReplicaCount").str() != "0" {
+		c.errorf(rel, cd.line, "cooldownPeriod does nothing unless minReplicaCount is 0: drop it")
 	}
+	c.checkScaledObjectComponent(rel)
 }
 
 func (c *deployChecker) checkNACK(rel, kind string, spec *yamlNode) {
-	ackWait := settingDuration(c.workerEnv(), "CG_ACK_WAIT")
+	ackWait := c.settingDuration(c.workerEnv(), "CG_ACK_WAIT")
+	// Deleting the Kubernetes object would delete the consumer (a new one
+	// replays the whole stream), the bucket (the sync's cursor) or the data.
+	if spec.get("preventDelete").str() != "true" {
+		c.errorf(rel, spec.lineOr(0), "%s: preventDelete must be true", kind)
+	}
 	switch kind {
 	case "Stream":
 		want := map[string]string{
@@ -1107,7 +1185,7 @@ func (c *deployChecker) checkNACK(rel, kind string, spec *yamlNode) {
 func (c *deployChecker) checkKustomization(rel string, doc *yamlNode) {
 	dir := path.Dir(rel)
 	listed := map[string]bool{}
-	for _, key := range []string{"resources", "components"} {
+	for _, key := range []string{"resources", "components", "configurations"} {
 		for _, r := range doc.get(key).list() {
 			listed[r.str()] = true
 			if !strings.Contains(r.str(), "://") {
@@ -1117,8 +1195,24 @@ func (c *deployChecker) checkKustomization(rel string, doc *yamlNode) {
 	}
 	for _, img := range doc.get("images").list() {
 		c.noteImage(rel, img.line, img.get("name").str())
+		if t := img.get("newTag"); t != nil {
+			c.checkPinnedImage(rel, t.line, img.get("name").str()+":"+t.str())
+		}
 		if n := img.get("newName"); n != nil {
 			c.noteImage(rel, n.line, n.str())
+		}
+	}
+	generated := map[string]bool{}
+	for _, key := range []string{"configMapGenerator", "secretGenerator"} {
+		for _, g := range doc.get(key).list() {
+			for _, src := range append(g.get("envs").strs(), g.get("files").strs()...) {
+				_, file, _ := strings.Cut(src, "=") // key=file or file
+				if file == "" {
+					file = src
+				}
+				generated[file] = true
+				c.checkExists(rel, g.line, path.Join(dir, file), key+" source")
+			}
 		}
 	}
 	// A manifest next to a kustomization that it does not list is never
@@ -1133,7 +1227,7 @@ func (c *deployChecker) checkKustomization(rel string, doc *yamlNode) {
 		if e.IsDir() || n == path.Base(rel) || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
 			continue
 		}
-		if !listed[n] {
+		if !listed[n] && !generated[n] {
 			c.errorf(rel, doc.line, "%s is not listed in resources", path.Join(dir, n))
 		}
 	}
@@ -1227,7 +1321,12 @@ func (c *deployChecker) checkDockerfile(rel string) {
 		c.errorf(rel, 0, "no FROM")
 		return
 	}
-	port := httpPort(nil)
+	// The distroless Debian 12 images are being deprecated; the static
+	// nonroot image carries CA certificates and user 65532.
+	if base := ins[final].args; !regexp.MustCompile(`distroless/static-debian(1[3-9]|[2-9]\d):nonroot`).MatchString(base) {
+		c.errorf(rel, ins[final].line, "final stage FROM %s: want gcr.io/distroless/static-debian13:nonroot or later", base)
+	}
+	port := c.httpPort(nil)
 	var exposed, built bool
 	var entrypoint []string
 	for i, in := range ins {
