@@ -17,6 +17,7 @@ import (
 // test needs no access to the command's internals and checks the build
 // line too.
 type binaryFacts struct {
+	bin      string            // the binary
 	commands []string          // `cgworker help`
 	settings map[string]string // environment variable -> default ("" when none), from `cgworker run -h`
 	runFlags map[string]bool   // flag of `cgworker run` -> whether it is boolean
@@ -48,7 +49,7 @@ var loadFacts = sync.OnceValues(func() (*binaryFacts, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build -ldflags %q: %v\n%s", ldflags, err, out)
 	}
-	f := &binaryFacts{settings: map[string]string{}, runFlags: map[string]bool{}}
+	f := &binaryFacts{bin: bin, settings: map[string]string{}, runFlags: map[string]bool{}}
 
 	help, _ := exec.Command(bin, "help").CombinedOutput()
 	inCommands := false

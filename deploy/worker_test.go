@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +33,7 @@ func scrapeBusyWorker(t *testing.T) string {
 	opts := emulator.Options{ErrorRate: 0.3, Responses: 5}
 	api := cgapitest.NewServer(t, opts)
 	conf := cgapitest.Config(api, opts)
-	bin := proctest.Cgworker(t)
+	bin := facts(t).bin
 	p := proctest.Start(t, "worker", bin, map[string]string{
 		"NATS_URL":                 srv.URL,
 		"CG_AUTH_URL":              conf.AuthURL,
@@ -95,6 +98,41 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-func TestDumpMetrics(t *testing.T) {
-	t.Log(scrapeBusyWorker(t))
+// fromFlowControl are the metrics of the API flow controller (README, "When
+// the API is in trouble"), drawn by the dashboard and one alert, which the
+// worker of this branch does not serve yet.
+// TODO(lead): remove once flow control is merged.
+var fromFlowControl = map[string]bool{
+	"cgworker_api_breaker_state":              true,
+	"cgworker_api_concurrency_limit":          true,
+	"cgworker_api_waiting":                    true,
+	"cgworker_api_breaker_open_seconds_total": true,
+}
+
+// fromPrometheus are series Prometheus makes itself when it scrapes.
+var fromPrometheus = map[string]bool{"up": true}
+
+// TestMetricsExist: every metric that the dashboard, the alert rules and
+// the KEDA query name is served on /metrics by a worker that has delivered,
+// dead-lettered and retried events and synced.
+func TestMetricsExist(t *testing.T) {
+	t.Parallel()
+	c := newDeployChecker(deployDir, facts(t))
+	c.run()
+	if len(c.metricRefs) < 10 {
+		t.Fatalf("the queries name only %d metrics: the checker no longer finds them", len(c.metricRefs))
+	}
+	text := scrapeBusyWorker(t)
+	for _, name := range slices.Sorted(maps.Keys(c.metricRefs)) {
+		if fromPrometheus[name] {
+			continue
+		}
+		served := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `[{ ]`).MatchString(text)
+		switch {
+		case fromFlowControl[name] && !served:
+			t.Logf("%s: skipped, comes with flow control", name)
+		case !served:
+			t.Errorf("%s is not served on /metrics; named at %s", name, strings.Join(c.metricRefs[name], ", "))
+		}
+	}
 }

@@ -49,15 +49,21 @@ func parseYAML(src string) ([]*yamlNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		docs = append(docs, fromYAML(&n))
+		doc, err := fromYAML(&n)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
 	}
 }
 
-func fromYAML(n *yaml.Node) *yamlNode {
+// fromYAML converts a document. A mapping key given twice is an error: a
+// YAML reader keeps one of the two silently, so one of them is a mistake.
+func fromYAML(n *yaml.Node) (*yamlNode, error) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
-			return &yamlNode{line: n.Line}
+			return &yamlNode{line: n.Line}, nil
 		}
 		return fromYAML(n.Content[0])
 	case yaml.AliasNode:
@@ -66,23 +72,34 @@ func fromYAML(n *yaml.Node) *yamlNode {
 		out := &yamlNode{kind: yamlMap, line: n.Line, m: map[string]*yamlNode{}}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
+			if _, dup := out.m[k]; dup {
+				return nil, fmt.Errorf("line %d: key %q already defined", n.Content[i].Line, k)
+			}
+			v, err := fromYAML(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
 			out.keys = append(out.keys, k)
-			out.m[k] = fromYAML(n.Content[i+1])
+			out.m[k] = v
 		}
-		return out
+		return out, nil
 	case yaml.SequenceNode:
 		out := &yamlNode{kind: yamlSeq, line: n.Line}
 		for _, c := range n.Content {
-			out.items = append(out.items, fromYAML(c))
+			v, err := fromYAML(c)
+			if err != nil {
+				return nil, err
+			}
+			out.items = append(out.items, v)
 		}
-		return out
+		return out, nil
 	case yaml.ScalarNode:
 		if n.Tag == "!!null" {
-			return &yamlNode{line: n.Line}
+			return &yamlNode{line: n.Line}, nil
 		}
-		return &yamlNode{kind: yamlScalar, line: n.Line, value: n.Value}
+		return &yamlNode{kind: yamlScalar, line: n.Line, value: n.Value}, nil
 	}
-	panic(fmt.Sprintf("yaml node kind %v", n.Kind))
+	return nil, fmt.Errorf("line %d: unexpected YAML node kind %v", n.Line, n.Kind)
 }
 
 // get follows mapping keys; nil when any step is missing or not a mapping.
