@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -422,9 +423,18 @@ var cgToken = regexp.MustCompile(`\bCG_[A-Z0-9_]*[A-Z0-9]\b`)
 // scanNames checks every CG_* word of every file, comments and prose
 // included: each must be a setting or a stream or bucket name.
 func (c *deployChecker) scanNames(rel, text string) {
-	known := map[string]bool{
-		c.names.EventsStream(): true, c.names.DLQStream(): true,
-		c.names.ResponsesStream(): true, c.names.SyncBucket(): true,
+	known := map[string]bool{}
+	// Every stream and bucket name queue.Names gives (EventsStream,
+	// DLQStream, SyncBucket, ...), found by reflection so that a name added
+	// there is known here without an edit.
+	names := reflect.ValueOf(c.names)
+	for i := range names.NumMethod() {
+		m := names.Method(i)
+		if m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0).Kind() == reflect.String {
+			if n := m.Call(nil)[0].String(); n == strings.ToUpper(n) {
+				known[n] = true
+			}
+		}
 	}
 	for env := range c.bin.settings {
 		known[env] = true
