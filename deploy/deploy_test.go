@@ -146,7 +146,7 @@ func TestDeployDrift(t *testing.T) {
 			"          summary: \"The {{ $labels.kind }} backlog has kept growing for 15 minutes\"\n", "", "no summary"},
 		{"PromQL syntax", "prometheus/cgworker-rules.yaml", "expr: cgworker_ready == 0", "expr: cgworker_ready == == 0", "PromQL"},
 		{"rules summing consumers", "prometheus/cgworker-rules.yaml",
-			"sum(max by (kind) (cgworker_consumer_pending))", "sum(cgworker_consumer_pending)", "never sum"},
+			"sum by (namespace, job) (max by (namespace, job, kind) (cgworker_consumer_pending))", "sum by (namespace, job) (cgworker_consumer_pending)", "never sum"},
 		{"PrometheusRule out of step", "kubernetes/optional/prometheusrule/prometheusrule.yaml", "for: 15m", "for: 20m", "differ"},
 		{"dashboard panel without description", "grafana/cgworker.json",
 			`"description": "Resident memory per replica.`, `"description": "", "x": "`, "no description"},
