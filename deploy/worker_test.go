@@ -22,15 +22,16 @@ import (
 )
 
 // scrapeBusyWorker runs `cgworker run` against an embedded NATS server and
-// an emulator that answers a share of calls with 5xx, feeds it events that
-// are delivered, dead-lettered and retried, waits for its sync to pass
-// once, and returns its /metrics text.
+// the emulator, feeds it events that are delivered, dead-lettered and
+// retried (an activity whose contact the API does not know is retried for
+// CG_CONTACT_WAIT, then dead-lettered: a retry without random faults), waits
+// for its sync to pass once, and returns its /metrics text.
 const validActivity = `{"account":"ACME","type":"purchase","source":"webshop","contact":"john.doe@example.com"}`
 
 func scrapeBusyWorker(t *testing.T) string {
 	t.Helper()
 	srv := natstest.NewServer(t)
-	opts := emulator.Options{ErrorRate: 0.3, Responses: 5}
+	opts := emulator.Options{Responses: 5}
 	api := cgapitest.NewServer(t, opts)
 	conf := cgapitest.Config(api, opts)
 	bin := facts(t).bin
@@ -44,6 +45,7 @@ func scrapeBusyWorker(t *testing.T) string {
 		"CG_ACCOUNT_CONFIGURATION": "account",
 		"CG_CONTACT_CONFIGURATION": "contact",
 		"CG_HTTP_ADDR":             "127.0.0.1:0",
+		"CG_CONTACT_WAIT":          "1s",
 		"LOG_FORMAT":               "json",
 	}, "run")
 	addr := ""
@@ -59,6 +61,7 @@ func scrapeBusyWorker(t *testing.T) string {
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
 	natstest.Publish(t, js, "cg.events.activity", []byte(validActivity), 20)
+	natstest.Publish(t, js, "cg.events.activity", []byte(`{"account":"Initech","type":"Meeting","source":"test","contact":"nobody@example.com"}`), 1)
 	natstest.Publish(t, js, "cg.events.activity", []byte(`{"account":""}`), 2)
 	natstest.Publish(t, js, "cg.events.account", []byte(`not json`), 1)
 
