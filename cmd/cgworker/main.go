@@ -57,6 +57,8 @@ func commands() []command {
 		{"publish", "publish JSON or NDJSON events, safe to re-run: publish KIND [FILE|-] [--timeout 10s] [--id-prefix P]", publishCmd},
 		{"sync", "responses sync: sync --once | --status | --reset-cursor --yes", syncCmd},
 		{"dlq", "dead letters: dlq list|show|replay|purge", dlqCmd},
+		{"status", "the system at a glance from NATS; exit 1 when something needs attention", statusCmd},
+		{"healthcheck", "ask this replica's /readyz; exit 0 when ready, 1 otherwise", healthcheckCmd},
 		{"version", "print version, commit and Go version", versionCmd},
 	}
 }

@@ -106,6 +106,9 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 
 	syncOn := rc.syncOn && rc.sync.Interval > 0
 	health := health.New(rc.consume, syncOn)
+	if err := tel.ObserveReadiness(health.Ready); err != nil {
+		return err
+	}
 	rc.nats.OnStateChange = health.SetNATS
 	nc, err := queue.Connect(ctx, rc.nats)
 	if err != nil {

@@ -30,6 +30,11 @@ func metricHooks(mp metric.MeterProvider, next Hooks) (Hooks, error) {
 	if err != nil {
 		return next, err
 	}
+	// Present from the start at 0, so that rates and alerts on them have a
+	// series before the first skip or failure (README, "Operating it").
+	for _, c := range []metric.Int64Counter{published, skipped, failures} {
+		c.Add(context.Background(), 0)
+	}
 	var cursor, lastSuccess atomic.Int64
 	_, err = m.Int64ObservableGauge("cgworker.sync.cursor",
 		metric.WithDescription("The stored sync cursor (when numeric)."),

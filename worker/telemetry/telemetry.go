@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
@@ -61,17 +62,33 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
-		semconv.ServiceName(opts.ServiceName),
-		semconv.ServiceVersion(opts.ServiceVersion),
-	))
+	// Later detectors win: our name and version are defaults, and
+	// OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES override them, as the
+	// OpenTelemetry SDK conventions say (README, "Configuration").
+	res, err := resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(
+			semconv.ServiceName(opts.ServiceName),
+			semconv.ServiceVersion(opts.ServiceVersion),
+		),
+		resource.WithFromEnv(),
+	)
 	if err != nil {
-		res = resource.Default()
+		// A malformed OTEL_RESOURCE_ATTRIBUTES: keep what could be read
+		// (resource.New returns it with the error) rather than fail start-up.
+		otel.Handle(err)
+		if res == nil {
+			res = resource.Default()
+		}
 	}
 	t := &Telemetry{}
 
 	// Metrics: Prometheus always; OTLP when asked for.
 	reg := prometheus.NewRegistry()
+	// The Go runtime's and the process's own metrics (go_goroutines,
+	// process_cpu_seconds_total, process_resident_memory_bytes): the
+	// dashboard's "process" row draws them (README, "Operating it").
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	prom, err := promexporter.New(promexporter.WithRegisterer(reg))
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -31,16 +32,19 @@ import (
 // they run, so that renaming a setting, a command, a flag, a probe path or a
 // stream name fails here rather than in someone's cluster.
 
-// deployDir is deploy/, relative to this package.
-const deployDir = "../../deploy"
+// deployDir is deploy/: this package's own folder.
+const deployDir = "."
 
 func TestDeploy(t *testing.T) {
 	t.Parallel()
-	// The Dockerfile stamps these with -ldflags -X main.version/main.commit;
-	// renaming them must break this test's build.
-	_ = []*string{&version, &commit}
+	bin := facts(t)
+	// The Dockerfile stamps the version and commit with -ldflags -X; the
+	// binary built with its flags must report them.
+	if !strings.Contains(bin.version, stampVersion) || !strings.Contains(bin.version, stampCommit) {
+		t.Errorf("built with the Dockerfile's -ldflags, `cgworker version` says %q: want %s and %s", bin.version, stampVersion, stampCommit)
+	}
 
-	c := newDeployChecker(deployDir)
+	c := newDeployChecker(deployDir, bin)
 	c.run()
 	for _, p := range c.problems {
 		t.Error(p)
@@ -58,8 +62,8 @@ func TestDeploy(t *testing.T) {
 		count[kind]++
 	}
 	for kind, want := range map[string]int{
-		"Deployment": 1, "ConfigMap": 1, "Secret": 1, "Service": 1, "PodDisruptionBudget": 1,
-		"ScaledObject": 1, "ServiceMonitor": 1, "Stream": 3, "Consumer": 3, "KeyValue": 1,
+		"Deployment": 1, "ConfigMap": 2, "Secret": 1, "Service": 1, "PodDisruptionBudget": 1,
+		"ScaledObject": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "Stream": 3, "Consumer": 3, "KeyValue": 1,
 	} {
 		if count[kind] != want {
 			t.Errorf("saw %d %s objects, want %d", count[kind], kind, want)
@@ -71,19 +75,20 @@ func TestDeploy(t *testing.T) {
 // to a temporary folder, breaks one thing and expects a problem naming it.
 func TestDeployDrift(t *testing.T) {
 	t.Parallel()
+	bin := facts(t)
 	cases := []struct {
 		name, file, old, new, want string
 	}{
 		{"unknown variable in compose", "compose.yaml",
 			"      LOG_FORMAT: text\n", "      LOG_FORMAT: text\n      CG_TYPO: x\n", "CG_TYPO"},
-		{"unknown variable in ConfigMap", "kubernetes/configmap.yaml",
-			"  LOG_FORMAT: json\n", "  LOG_FORMAT: json\n  CG_TYPO: x\n", "CG_TYPO"},
-		{"unknown non-CG variable in ConfigMap", "kubernetes/configmap.yaml",
-			"  LOG_FORMAT: json\n", "  LOG_FORMAT: json\n  LOG_FROMAT: text\n", "LOG_FROMAT"},
+		{"unknown variable in ConfigMap", "kubernetes/cgworker.env",
+			"LOG_FORMAT=json\n", "LOG_FORMAT=json\nCG_TYPO=x\n", "CG_TYPO"},
+		{"unknown non-CG variable in ConfigMap", "kubernetes/cgworker.env",
+			"LOG_FORMAT=json\n", "LOG_FORMAT=json\nLOG_FROMAT=text\n", "LOG_FROMAT"},
 		{"unknown variable in container env", "kubernetes/deployment.yaml",
 			"            - name: GOMEMLIMIT\n", "            - name: NATS_UR\n              value: x\n            - name: GOMEMLIMIT\n", "NATS_UR"},
 		{"unknown variable in a third-party service", "compose.yaml",
-			"      COLLECTOR_OTLP_ENABLED: \"true\"\n", "      COLLECTOR_OTLP_ENABLED: \"true\"\n      CG_TYPO: x\n", "CG_TYPO"},
+			"      GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer\n", "      GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer\n      CG_TYPO: x\n", "CG_TYPO"},
 		{"unknown variable in the README", "README.md", "", "\nSet CG_TYPO.\n", "CG_TYPO"},
 		{"unknown variable in the Dockerfile", "Dockerfile",
 			"USER 65532:65532\n", "ENV CG_TYPO=1\nUSER 65532:65532\n", "CG_TYPO"},
@@ -91,9 +96,12 @@ func TestDeployDrift(t *testing.T) {
 			"            - configMapRef:\n", "            - secretRef:\n                name: cgworker-credentials\n            - configMapRef:\n", "client-id"},
 		{"readiness path", "kubernetes/deployment.yaml", "path: /readyz", "path: /ready", "/readyz"},
 		{"liveness path", "kubernetes/deployment.yaml", "path: /healthz", "path: /health", "/healthz"},
-		{"HTTP port moved", "kubernetes/configmap.yaml", `CG_HTTP_ADDR: ":8080"`, `CG_HTTP_ADDR: ":9090"`, "9090"},
+		{"HTTP port moved", "kubernetes/cgworker.env", "CG_HTTP_ADDR=:8080", "CG_HTTP_ADDR=:9090", "9090"},
 		{"image", "kubernetes/deployment.yaml",
-			"image: ghcr.io/cgworker/cgworker:latest", "image: ghcr.io/acme/cgworker:latest", "ghcr.io/acme/cgworker"},
+			"image: ghcr.io/cgworker/cgworker:v1.0.0", "image: ghcr.io/acme/cgworker:v1.0.0", "ghcr.io/acme/cgworker"},
+		{"moving image tag", "kubernetes/deployment.yaml",
+			"image: ghcr.io/cgworker/cgworker:v1.0.0", "image: ghcr.io/cgworker/cgworker:latest", "pin a release"},
+		{"moving tag in the kustomization", "kubernetes/kustomization.yaml", "newTag: v1.0.0", "newTag: latest", "pin a release"},
 		{"command", "kubernetes/deployment.yaml", `args: ["run"]`, `args: ["serve"]`, `"serve"`},
 		{"run flag", "kubernetes/deployment.yaml", `args: ["run"]`, `args: ["run", "--no-such-flag"]`, "no-such-flag"},
 		{"emulator flag", "compose.yaml", `"--responses", "500"`, `"--response", "500"`, "response"},
@@ -105,7 +113,8 @@ func TestDeployDrift(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT: http://collector:4318", "collector"},
 		{"compose grace period", "compose.yaml", "stop_grace_period: 40s", "stop_grace_period: 10s", "stop_grace_period"},
 		{"missing compose file", "compose.yaml", "./otel-collector.yaml:", "./otel.yaml:", "otel.yaml"},
-		{"broken YAML", "kubernetes/pdb.yaml", "  maxUnavailable: 1\n", "  maxUnavailable: 1\n   oops: 2\n", "indentation"},
+		{"broken YAML", "kubernetes/pdb.yaml", "  maxUnavailable: 1\n", "  maxUnavailable: 1\n   oops: 2\n", "yaml: line"},
+		{"duplicate YAML key", "kubernetes/pdb.yaml", "  maxUnavailable: 1\n", "  maxUnavailable: 1\n  maxUnavailable: 2\n", "already defined"},
 		{"grace period", "kubernetes/deployment.yaml",
 			"terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds: 20", "terminationGracePeriodSeconds"},
 		{"GOMEMLIMIT above the limit", "kubernetes/deployment.yaml", "value: 230MiB", "value: 300MiB", "GOMEMLIMIT"},
@@ -121,8 +130,43 @@ func TestDeployDrift(t *testing.T) {
 		{"consumer subject", "kubernetes/optional/nack/consumers.yaml",
 			"filterSubject: cg.events.activity", "filterSubject: cg.events.activities", "cg.events.activities"},
 		{"DLQ duplicate window", "kubernetes/optional/nack/streams.yaml", "duplicateWindow: 2m", "duplicateWindow: 30s", "duplicateWindow"},
-		{"KEDA consumer", "kubernetes/optional/keda/scaledobject.yaml",
-			"consumer: cgworker-contact", "consumer: cgworker-contacts", "cgworker-contacts"},
+		{"KEDA query", "kubernetes/optional/keda/scaledobject.yaml",
+			"sum(max by (kind) (cgworker_consumer_pending", "sum(max by (kind) (cgworker_consumer_lag", "cgworker_consumer_pending"},
+		{"KEDA summing replicas", "kubernetes/optional/keda/scaledobject.yaml",
+			"sum(max by (kind) (cgworker_consumer_pending", "sum(sum by (kind) (cgworker_consumer_pending", "max by (kind)"},
+		{"KEDA cooldown", "kubernetes/optional/keda/scaledobject.yaml", "  pollingInterval: 15\n", "  pollingInterval: 15\n  cooldownPeriod: 300\n", "cooldownPeriod"},
+		{"KEDA keeps spec.replicas", "kubernetes/optional/keda/kustomization.yaml", "path: /spec/replicas", "path: /spec/paused", "/spec/replicas"},
+		{"KEDA without nameReference", "kubernetes/optional/keda/kustomizeconfig.yaml", "path: spec/scaleTargetRef/name", "path: spec/scaleTargetRef/kind", "nameReference"},
+		{"NACK consumer deletable", "kubernetes/optional/nack/consumers.yaml", "  preventDelete: true\n", "", "preventDelete"},
+		{"NACK bucket deletable", "kubernetes/optional/nack/keyvalue.yaml", "  preventDelete: true\n", "", "preventDelete"},
+		{"rule without runbook", "prometheus/cgworker-rules.yaml",
+			"          runbook: https://github.com/cgworker/cgworker/blob/main/README.md#cgworkerlaggrowing\n", "", "no runbook"},
+		{"runbook to no README section", "prometheus/cgworker-rules.yaml", "README.md#cgworkerlaggrowing", "README.md#lag", "#lag"},
+		{"rule without summary", "prometheus/cgworker-rules.yaml",
+			"          summary: \"The {{ $labels.kind }} backlog has kept growing for 15 minutes\"\n", "", "no summary"},
+		{"PromQL syntax", "prometheus/cgworker-rules.yaml", "expr: cgworker_ready == 0", "expr: cgworker_ready == == 0", "PromQL"},
+		{"rules summing consumers", "prometheus/cgworker-rules.yaml",
+			"sum by (namespace, job) (max by (namespace, job, kind) (cgworker_consumer_pending))", "sum by (namespace, job) (cgworker_consumer_pending)", "never sum"},
+		{"PrometheusRule out of step", "kubernetes/optional/prometheusrule/prometheusrule.yaml", "for: 15m", "for: 20m", "differ"},
+		{"dashboard panel without description", "grafana/cgworker.json",
+			`"description": "Resident memory per replica.`, `"description": "", "x": "`, "no description"},
+		{"dashboard summing consumers", "grafana/cgworker.json",
+			`max by (kind) (cgworker_consumer_ack_pending`, `sum by (kind) (cgworker_consumer_ack_pending`, "never sum"},
+		{"dashboard without datasource variable", "grafana/cgworker.json", `"type": "datasource"`, `"type": "custom"`, "datasource variable"},
+		{"dashboard query", "grafana/cgworker.json", `go_goroutines{`, `go_goroutines{{`, "PromQL"},
+		{"dashboard ConfigMap out of step", "kubernetes/optional/grafana-dashboard/cgworker.json", `"uid": "cgworker"`, `"uid": "cgworker2"`, "differs"},
+		{"dashboard ConfigMap label", "kubernetes/optional/grafana-dashboard/kustomization.yaml", `        grafana_dashboard: "1"`, `        grafana_dashboard: "yes"`, "grafana_dashboard"},
+		{"second image build", "compose.yaml", "    image: ghcr.io/cgworker/cgworker:dev\n    pull_policy: never\n",
+			"    build:\n      context: ..\n      dockerfile: deploy/Dockerfile\n    image: ghcr.io/cgworker/cgworker:dev\n    pull_policy: never\n", "one service only"},
+		{"worker health check", "compose.yaml", `test: ["CMD", "/cgworker", "healthcheck"]`, `test: ["CMD", "/cgworker", "ready"]`, `"ready"`},
+		{"worker health check with a shell", "compose.yaml", `test: ["CMD", "/cgworker", "healthcheck"]`, `test: ["CMD-SHELL", "wget -q localhost:8080/readyz"]`, "no shell"},
+		{"Prometheus scrape port", "prometheus/prometheus.yaml", "port: 8080", "port: 9100", "9100"},
+		{"Prometheus without rules", "prometheus/prometheus.yaml", "  - /etc/prometheus/cgworker-rules.yaml\n", "  - /etc/prometheus/other.yaml\n", "rule file"},
+		{"Prometheus misses the workers", "prometheus/prometheus.yaml", `names: ["worker"]`, `names: ["workers"]`, "does not scrape"},
+		{"Grafana not read-only", "compose.yaml", "GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer", "GF_AUTH_ANONYMOUS_ORG_ROLE: Admin", "read-only"},
+		{"Grafana data source", "grafana/provisioning/datasources/prometheus.yaml", "url: http://prometheus:9090", "url: http://prom:9090", "compose Prometheus"},
+		{"Grafana dashboard folder", "grafana/provisioning/dashboards/cgworker.yaml", "path: /var/lib/grafana/dashboards", "path: /dashboards", "cgworker.json"},
+		{"old distroless", "Dockerfile", "static-debian13:nonroot", "static-debian12:nonroot", "debian13"},
 		{"NATS payload", "nats/nats.conf", "max_payload: 8388608", "max_payload: 1048576", "max_payload"},
 		{"Dockerfile command", "Dockerfile", `CMD ["run"]`, `CMD ["serve"]`, `"serve"`},
 		{"Dockerfile port", "Dockerfile", "EXPOSE 8080", "EXPOSE 9090", "EXPOSE"},
@@ -131,7 +175,8 @@ func TestDeployDrift(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
+			// Named deploy, as compose's build context (..) expects.
+			dir := filepath.Join(t.TempDir(), "deploy")
 			copyTree(t, deployDir, dir)
 			file := filepath.Join(dir, filepath.FromSlash(tc.file))
 			var text string
@@ -151,7 +196,7 @@ func TestDeployDrift(t *testing.T) {
 			if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			problems := checkDeploy(dir)
+			problems := checkDeploy(dir, bin)
 			for _, p := range problems {
 				if strings.Contains(p, tc.want) {
 					return
@@ -190,6 +235,7 @@ func copyTree(t *testing.T, src, dst string) {
 // deployChecker collects the problems of one deploy folder.
 type deployChecker struct {
 	root     string
+	bin      *binaryFacts
 	problems []string
 	names    queue.Names
 	yamls    []*deployYAML
@@ -200,6 +246,12 @@ type deployChecker struct {
 	emulator map[string]emulatorRun // compose service -> its emulator
 	// composeRuns counts compose services running `cgworker run`.
 	composeRuns int
+	// metricRefs: metric name -> where a query names it (rules, dashboard,
+	// KEDA), for TestMetricsExist.
+	metricRefs map[string][]string
+	// dashboardConfigMaps counts ConfigMaps carrying the dashboard.
+	dashboardConfigMaps int
+	jsons               map[string][]byte // .json files by path
 }
 
 type deployYAML struct {
@@ -227,20 +279,22 @@ type emulatorRun struct {
 }
 
 // checkDeploy returns the problems of the deploy folder root.
-func checkDeploy(root string) []string {
-	c := newDeployChecker(root)
+func checkDeploy(root string, bin *binaryFacts) []string {
+	c := newDeployChecker(root, bin)
 	c.run()
 	return c.problems
 }
 
-func newDeployChecker(root string) *deployChecker {
+func newDeployChecker(root string, bin *binaryFacts) *deployChecker {
 	return &deployChecker{
 		root:     root,
+		bin:      bin,
 		names:    queue.NewNames("cg"),
 		objects:  map[string]*k8sObject{},
 		images:   map[string][]string{},
 		services: map[string]*yamlNode{},
 		emulator: map[string]emulatorRun{},
+		jsons:    map[string][]byte{},
 	}
 }
 
@@ -267,6 +321,9 @@ func (c *deployChecker) run() {
 		if err != nil {
 			return err
 		}
+		if strings.HasSuffix(rel, ".go") {
+			return nil // this test itself
+		}
 		c.scanNames(rel, string(b))
 		switch base := path.Base(rel); {
 		case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
@@ -276,6 +333,11 @@ func (c *deployChecker) run() {
 				return nil
 			}
 			c.yamls = append(c.yamls, &deployYAML{rel: rel, docs: docs})
+		case strings.HasSuffix(base, ".json"):
+			c.jsons[rel] = b
+			if strings.HasPrefix(rel, "grafana/") {
+				c.checkDashboard(rel, b)
+			}
 		case base == "Dockerfile" || strings.HasPrefix(base, "Dockerfile."):
 			dockerfiles = append(dockerfiles, rel)
 		case strings.HasPrefix(rel, "nats/") && strings.HasSuffix(base, ".conf"):
@@ -296,14 +358,16 @@ func (c *deployChecker) run() {
 	for _, f := range c.yamls {
 		for _, doc := range f.docs {
 			kind, name := doc.get("kind").str(), doc.get("metadata", "name").str()
-			if kind == "" || strings.HasPrefix(doc.get("apiVersion").str(), "kustomize.config.k8s.io/") {
+			if strings.HasPrefix(doc.get("apiVersion").str(), "kustomize.config.k8s.io/") {
+				for _, gen := range c.generatedConfigMaps(f.rel, doc) {
+					c.addObject(gen.file, "ConfigMap/"+gen.doc.get("metadata", "name").str(), gen)
+				}
 				continue
 			}
-			key := kind + "/" + name
-			if prev, dup := c.objects[key]; dup {
-				c.errorf(f.rel, doc.line, "%s is also defined in %s", key, prev.file)
+			if kind == "" {
+				continue
 			}
-			c.objects[key] = &k8sObject{file: f.rel, doc: doc}
+			c.addObject(f.rel, kind+"/"+name, &k8sObject{file: f.rel, doc: doc})
 			if kind == "Service" {
 				c.services[name] = doc
 			}
@@ -328,24 +392,29 @@ func (c *deployChecker) run() {
 		c.checkDockerfile(rel)
 	}
 	c.checkImages()
+	c.checkRuleCopies()
+	c.checkDashboardCopies(c.jsons)
+}
+
+func (c *deployChecker) addObject(rel, key string, obj *k8sObject) {
+	if prev, dup := c.objects[key]; dup {
+		c.errorf(rel, obj.doc.line, "%s is also defined in %s", key, prev.file)
+	}
+	c.objects[key] = obj
 }
 
 // knownEnv reports whether the binary reads the variable name: a setting,
 // an OpenTelemetry SDK variable, or one the Go runtime reads.
-func knownEnv(name string) bool {
-	for _, s := range settings {
-		if s.env == name {
-			return true
-		}
-	}
-	return strings.HasPrefix(name, "OTEL_") || goRuntimeEnv[name]
+func (c *deployChecker) knownEnv(name string) bool {
+	_, setting := c.bin.settings[name]
+	return setting || strings.HasPrefix(name, "OTEL_") || goRuntimeEnv[name]
 }
 
 var goRuntimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true, "GODEBUG": true}
 
 func (c *deployChecker) checkEnvName(file string, line int, name string) {
-	if !knownEnv(name) {
-		c.errorf(file, line, "%s is not a cgworker setting (settings.go), an OTEL_* variable or a Go runtime variable", name)
+	if !c.knownEnv(name) {
+		c.errorf(file, line, "%s is not a cgworker setting (cgworker run -h), an OTEL_* variable or a Go runtime variable", name)
 	}
 }
 
@@ -354,18 +423,26 @@ var cgToken = regexp.MustCompile(`\bCG_[A-Z0-9_]*[A-Z0-9]\b`)
 // scanNames checks every CG_* word of every file, comments and prose
 // included: each must be a setting or a stream or bucket name.
 func (c *deployChecker) scanNames(rel, text string) {
-	known := map[string]bool{
-		c.names.EventsStream(): true, c.names.DLQStream(): true,
-		c.names.ResponsesStream(): true, c.names.SyncBucket(): true,
-		c.names.DLQBodiesBucket(): true,
+	known := map[string]bool{}
+	// Every stream and bucket name queue.Names gives (EventsStream,
+	// DLQStream, SyncBucket, ...), found by reflection so that a name added
+	// there is known here without an edit.
+	names := reflect.ValueOf(c.names)
+	for i := range names.NumMethod() {
+		m := names.Method(i)
+		if m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0).Kind() == reflect.String {
+			if n := m.Call(nil)[0].String(); n == strings.ToUpper(n) {
+				known[n] = true
+			}
+		}
 	}
-	for _, s := range settings {
-		known[s.env] = true
+	for env := range c.bin.settings {
+		known[env] = true
 	}
 	for i, line := range strings.Split(text, "\n") {
 		for _, w := range cgToken.FindAllString(line, -1) {
 			if !known[w] {
-				c.errorf(rel, i+1, "%s is neither a cgworker setting (settings.go) nor a stream or bucket name", w)
+				c.errorf(rel, i+1, "%s is neither a cgworker setting (cgworker run -h) nor a stream or bucket name", w)
 			}
 		}
 	}
@@ -409,10 +486,7 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 		c.errorf(file, line, "no cgworker command")
 		return "", nil
 	}
-	var names []string
-	for _, k := range commands() {
-		names = append(names, k.name)
-	}
+	names := c.bin.commands
 	if !slices.Contains(names, args[0]) {
 		c.errorf(file, line, "%q is not a cgworker command (%s)", args[0], strings.Join(names, ", "))
 		return "", nil
@@ -426,7 +500,13 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 		addr = fs.String("addr", "127.0.0.1:8081", "")
 		emulator.RegisterFlags(fs, &opts)
 	case "run":
-		newConfig(fs, func(string) (string, bool) { return "", false }, runSettings...)
+		for name, boolean := range c.bin.runFlags {
+			if boolean {
+				fs.Bool(name, false, "")
+			} else {
+				fs.String(name, "", "")
+			}
+		}
 	default:
 		return args[0], nil
 	}
@@ -448,10 +528,10 @@ func (c *deployChecker) checkArgs(file string, line int, args []string) (cmd str
 }
 
 // httpPort is the port of /healthz, /readyz and /metrics for an environment.
-func httpPort(env map[string]string) string {
+func (c *deployChecker) httpPort(env map[string]string) string {
 	addr, ok := env["CG_HTTP_ADDR"]
 	if !ok {
-		addr = lookupSetting("CG_HTTP_ADDR").def
+		addr = c.bin.settings["CG_HTTP_ADDR"]
 	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -461,10 +541,10 @@ func httpPort(env map[string]string) string {
 }
 
 // settingDuration is a duration setting from env, else its default.
-func settingDuration(env map[string]string, name string) time.Duration {
+func (c *deployChecker) settingDuration(env map[string]string, name string) time.Duration {
 	v, ok := env[name]
 	if !ok {
-		v = lookupSetting(name).def
+		v = c.bin.settings[name]
 	}
 	d, _ := time.ParseDuration(v)
 	return d
@@ -482,6 +562,7 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 		line map[string]int
 	}
 	var runs []runService
+	builders := 0
 	for _, name := range services.keys {
 		s := services.m[name]
 		image := s.get("image")
@@ -494,6 +575,10 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 			}
 		}
 		if build != nil {
+			builders++
+			if builders > 1 {
+				c.errorf(rel, build.line, "service %s builds an image too: build it in one service only (parallel builds of one tag fail)", name)
+			}
 			ctx := build.get("context").str()
 			if build.kind == yamlScalar {
 				ctx = build.str()
@@ -544,7 +629,8 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 		case "run":
 			runs = append(runs, runService{name: name, node: s, env: env, line: lines})
 			c.composeRuns++
-			if port := httpPort(env); len(ports) > 0 && !slices.Contains(ports, port) {
+			c.checkComposeHealthcheck(rel, name, s)
+			if port := c.httpPort(env); len(ports) > 0 && !slices.Contains(ports, port) {
 				c.errorf(rel, s.get("ports").line, "service %s: CG_HTTP_ADDR port %s is not among its ports %v", name, port, ports)
 			}
 			grace := s.get("stop_grace_period")
@@ -552,10 +638,34 @@ func (c *deployChecker) checkCompose(rel string, doc *yamlNode) {
 			if grace == nil {
 				g = 10 * time.Second // compose's default
 			}
-			if shut := settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); g <= shut {
+			if shut := c.settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); g <= shut {
 				c.errorf(rel, grace.lineOr(s.line), "service %s: stop_grace_period %v must be longer than CG_SHUTDOWN_TIMEOUT %v", name, g, shut)
 			}
 		}
+	}
+
+	runPorts := map[string]string{}
+	for _, r := range runs {
+		runPorts[r.name] = c.httpPort(r.env)
+	}
+	prometheus, grafana := 0, 0
+	for _, name := range services.keys {
+		s := services.m[name]
+		switch image := s.get("image").str(); {
+		case strings.HasPrefix(image, "prom/prometheus"):
+			prometheus++
+			c.checkComposePrometheus(rel, name, s, runPorts)
+		case strings.HasPrefix(image, "grafana/grafana"):
+			grafana++
+			env := map[string]string{}
+			for _, k := range s.get("environment").keysOrNil() {
+				env[k] = s.get("environment", k).str()
+			}
+			c.checkComposeGrafana(rel, name, s, env, services)
+		}
+	}
+	if prometheus != 1 || grafana != 1 {
+		c.errorf(rel, doc.line, "want one Prometheus and one Grafana service, found %d and %d", prometheus, grafana)
 	}
 
 	// Worker -> other services: hosts that exist, and the emulator's
@@ -617,14 +727,6 @@ func hostOf(raw string) string {
 	return u.Hostname()
 }
 
-// keysOrNil is a mapping's keys; nil for anything else.
-func (n *yamlNode) keysOrNil() []string {
-	if n == nil || n.kind != yamlMap {
-		return nil
-	}
-	return n.keys
-}
-
 // composeEnv reads `environment:` in either form (mapping or KEY=VALUE
 // list) and checks every name.
 func (c *deployChecker) composeEnv(rel string, n *yamlNode) (env map[string]string, lines map[string]int) {
@@ -681,6 +783,7 @@ func (c *deployChecker) checkPodTemplate(rel string, doc, tmpl *yamlNode) {
 	for _, ctr := range containers {
 		image := ctr.get("image")
 		c.noteImage(rel, image.lineOr(ctr.line), image.str())
+		c.checkPinnedImage(rel, image.lineOr(ctr.line), image.str())
 		if _, ok := cgImageRepo(image.str()); !ok {
 			continue
 		}
@@ -701,7 +804,7 @@ func (c *deployChecker) checkPodTemplate(rel string, doc, tmpl *yamlNode) {
 			continue
 		}
 
-		port := httpPort(env)
+		port := c.httpPort(env)
 		pod := &cgPod{labels: labels, portNames: map[string]string{}, env: env}
 		for _, p := range ctr.get("ports").list() {
 			num := p.get("containerPort").str()
@@ -757,7 +860,7 @@ func (c *deployChecker) checkPodTemplate(rel string, doc, tmpl *yamlNode) {
 			n, _ := strconv.Atoi(g.str())
 			grace = time.Duration(n) * time.Second
 		}
-		if shut := settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); grace <= shut {
+		if shut := c.settingDuration(env, "CG_SHUTDOWN_TIMEOUT"); grace <= shut {
 			c.errorf(rel, spec.get("terminationGracePeriodSeconds").lineOr(spec.line),
 				"terminationGracePeriodSeconds %v must be longer than CG_SHUTDOWN_TIMEOUT %v", grace, shut)
 		}
@@ -963,6 +1066,8 @@ func (c *deployChecker) checkObject(rel string, doc *yamlNode) {
 		}
 	case "ScaledObject":
 		c.checkScaledObject(rel, doc)
+	case "PrometheusRule":
+		c.checkRuleGroups(rel, doc.get("spec", "groups"))
 	case "Stream", "Consumer", "KeyValue":
 		if strings.HasPrefix(doc.get("apiVersion").str(), "jetstream.nats.io/") {
 			c.checkNACK(rel, kind, doc.get("spec"))
@@ -970,6 +1075,9 @@ func (c *deployChecker) checkObject(rel string, doc *yamlNode) {
 	}
 	if doc.get("receivers") != nil && doc.get("service", "pipelines") != nil {
 		c.checkCollector(rel, doc)
+	}
+	if kind == "" && doc.get("groups") != nil {
+		c.checkRuleGroups(rel, doc.get("groups"))
 	}
 }
 
@@ -1013,36 +1121,55 @@ func (c *deployChecker) checkScaledObject(rel string, doc *yamlNode) {
 		c.errorf(rel, target.lineOr(doc.line), "scaleTargetRef %s/%s is not defined in deploy/", kind, target.get("name").str())
 	}
 	consumers := c.consumerKinds()
-	seen := map[string]bool{}
-	for _, tr := range doc.get("spec", "triggers").list() {
-		if tr.get("type").str() != "nats-jetstream" {
-			continue
-		}
+	triggers := doc.get("spec", "triggers").list()
+	if len(triggers) == 0 {
+		c.errorf(rel, doc.line, "ScaledObject has no triggers")
+	}
+	for _, tr := range triggers {
 		md := tr.get("metadata")
-		if s := md.get("stream").str(); s != c.names.EventsStream() {
-			c.errorf(rel, md.get("stream").lineOr(tr.line), "stream %q, want %s", s, c.names.EventsStream())
-		}
-		cons := md.get("consumer").str()
-		if _, ok := consumers[cons]; !ok {
-			c.errorf(rel, md.get("consumer").lineOr(tr.line), "consumer %q is not one of the worker's consumers", cons)
-		}
-		seen[cons] = true
-		if n, err := strconv.Atoi(md.get("lagThreshold").str()); err != nil || n <= 0 {
-			c.errorf(rel, md.lineOr(tr.line), "lagThreshold must be a positive whole number")
-		}
-		if md.get("natsServerMonitoringEndpoint").str() == "" {
-			c.errorf(rel, md.lineOr(tr.line), "natsServerMonitoringEndpoint is missing")
+		switch tr.get("type").str() {
+		case "prometheus":
+			// The backlog of the consumed kinds only: cgworker_consumer_pending
+			// exists for them alone (README, "Deployment").
+			c.checkPromQL(rel, md.get("query").lineOr(tr.line), md.get("query").str())
+			if !strings.Contains(md.get("query").str(), "cgworker_consumer_pending") {
+				c.errorf(rel, md.get("query").lineOr(tr.line), "the prometheus trigger's query must scale on cgworker_consumer_pending")
+			}
+			if md.get("serverAddress").str() == "" {
+				c.errorf(rel, md.lineOr(tr.line), "serverAddress is missing")
+			}
+			if n, err := strconv.ParseFloat(md.get("threshold").str(), 64); err != nil || n <= 0 {
+				c.errorf(rel, md.lineOr(tr.line), "threshold must be a positive number")
+			}
+		case "nats-jetstream":
+			// Allowed, but a trigger for a kind that is not consumed reads the
+			// stream's last sequence as lag: deploy/README.md says why the
+			// component uses Prometheus.
+			if s := md.get("stream").str(); s != c.names.EventsStream() {
+				c.errorf(rel, md.get("stream").lineOr(tr.line), "stream %q, want %s", s, c.names.EventsStream())
+			}
+			if _, ok := consumers[md.get("consumer").str()]; !ok {
+				c.errorf(rel, md.get("consumer").lineOr(tr.line), "consumer %q is not one of the worker's consumers", md.get("consumer").str())
+			}
+			if n, err := strconv.Atoi(md.get("lagThreshold").str()); err != nil || n <= 0 {
+				c.errorf(rel, md.lineOr(tr.line), "lagThreshold must be a positive whole number")
+			}
 		}
 	}
-	for cons := range consumers {
-		if !seen[cons] {
-			c.errorf(rel, doc.line, "no nats-jetstream trigger for consumer %s", cons)
-		}
+	// cooldownPeriod only governs scaling to zero.
+	if cd := doc.get("spec", "cooldownPeriod"); cd != nil && doc.get("spec", "minReplicaCount").str() != "0" {
+		c.errorf(rel, cd.line, "cooldownPeriod does nothing unless minReplicaCount is 0: drop it")
 	}
+	c.checkScaledObjectComponent(rel)
 }
 
 func (c *deployChecker) checkNACK(rel, kind string, spec *yamlNode) {
-	ackWait := settingDuration(c.workerEnv(), "CG_ACK_WAIT")
+	ackWait := c.settingDuration(c.workerEnv(), "CG_ACK_WAIT")
+	// Deleting the Kubernetes object would delete the consumer (a new one
+	// replays the whole stream), the bucket (the sync's cursor) or the data.
+	if spec.get("preventDelete").str() != "true" {
+		c.errorf(rel, spec.lineOr(0), "%s: preventDelete must be true", kind)
+	}
 	switch kind {
 	case "Stream":
 		want := map[string]string{
@@ -1108,7 +1235,7 @@ func (c *deployChecker) checkNACK(rel, kind string, spec *yamlNode) {
 func (c *deployChecker) checkKustomization(rel string, doc *yamlNode) {
 	dir := path.Dir(rel)
 	listed := map[string]bool{}
-	for _, key := range []string{"resources", "components"} {
+	for _, key := range []string{"resources", "components", "configurations"} {
 		for _, r := range doc.get(key).list() {
 			listed[r.str()] = true
 			if !strings.Contains(r.str(), "://") {
@@ -1118,8 +1245,24 @@ func (c *deployChecker) checkKustomization(rel string, doc *yamlNode) {
 	}
 	for _, img := range doc.get("images").list() {
 		c.noteImage(rel, img.line, img.get("name").str())
+		if t := img.get("newTag"); t != nil {
+			c.checkPinnedImage(rel, t.line, img.get("name").str()+":"+t.str())
+		}
 		if n := img.get("newName"); n != nil {
 			c.noteImage(rel, n.line, n.str())
+		}
+	}
+	generated := map[string]bool{}
+	for _, key := range []string{"configMapGenerator", "secretGenerator"} {
+		for _, g := range doc.get(key).list() {
+			for _, src := range append(g.get("envs").strs(), g.get("files").strs()...) {
+				_, file, _ := strings.Cut(src, "=") // key=file or file
+				if file == "" {
+					file = src
+				}
+				generated[file] = true
+				c.checkExists(rel, g.line, path.Join(dir, file), key+" source")
+			}
 		}
 	}
 	// A manifest next to a kustomization that it does not list is never
@@ -1134,7 +1277,7 @@ func (c *deployChecker) checkKustomization(rel string, doc *yamlNode) {
 		if e.IsDir() || n == path.Base(rel) || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
 			continue
 		}
-		if !listed[n] {
+		if !listed[n] && !generated[n] {
 			c.errorf(rel, doc.line, "%s is not listed in resources", path.Join(dir, n))
 		}
 	}
@@ -1228,7 +1371,12 @@ func (c *deployChecker) checkDockerfile(rel string) {
 		c.errorf(rel, 0, "no FROM")
 		return
 	}
-	port := httpPort(nil)
+	// The distroless Debian 12 images are being deprecated; the static
+	// nonroot image carries CA certificates and user 65532.
+	if base := ins[final].args; !regexp.MustCompile(`distroless/static-debian(1[3-9]|[2-9]\d):nonroot`).MatchString(base) {
+		c.errorf(rel, ins[final].line, "final stage FROM %s: want gcr.io/distroless/static-debian13:nonroot or later", base)
+	}
+	port := c.httpPort(nil)
 	var exposed, built bool
 	var entrypoint []string
 	for i, in := range ins {
