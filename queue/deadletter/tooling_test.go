@@ -218,7 +218,7 @@ func TestListFilters(t *testing.T) {
 		}
 	}
 
-	// The JSON lines carry the fields README, "Commands" (dlq list --json), names.
+	// The JSON lines carry the fields README, "Commands", lists for dlq list --json.
 	var out bytes.Buffer
 	if _, err := deadletter.List(f.ctx, f.js, f.names, deadletter.Filter{SeqFrom: a2, SeqTo: a2}, &out, true); err != nil {
 		t.Fatal(err)
