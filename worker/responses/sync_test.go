@@ -177,6 +177,35 @@ func (w *world) checkExactlyOnce(msgs []*jetstream.RawStreamMsg, gen int) {
 
 // checkNumbers asserts the messages carry each of firstNumber..firstNumber+n-1
 // exactly once, in increasing order.
+// syncResetAndCrash syncs everything, resets the sync, and runs a resync
+// that crashes after published publishes. It returns the state as it was
+// before the reset, a backup an operator might restore.
+func (w *world) syncResetAndCrash(ctx context.Context, published int) (backup []byte) {
+	w.t.Helper()
+	if _, err := w.newSync(Config{}).Once(ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	e, err := w.kv.Get(ctx, stateKey)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := Reset(ctx, w.kv); err != nil {
+		w.t.Fatal(err)
+	}
+	crashCtx, crash := context.WithCancel(ctx)
+	defer crash()
+	n := 0
+	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
+		if n++; n == published {
+			crash()
+		}
+	}})
+	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
+		w.t.Fatalf("crashed pass: %v", err)
+	}
+	return e.Value()
+}
+
 func checkNumbers(t testing.TB, msgs []*jetstream.RawStreamMsg, n int) {
 	t.Helper()
 	if len(msgs) != n {
@@ -623,23 +652,7 @@ func TestResetCrashResume(t *testing.T) {
 	t.Parallel()
 	w := setup(t, 500, 0)
 	ctx := testContext(t)
-	if _, err := w.newSync(Config{}).Once(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Reset(ctx, w.kv); err != nil {
-		t.Fatal(err)
-	}
-	crashCtx, crash := context.WithCancel(ctx)
-	defer crash()
-	n := 0
-	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
-		if n++; n == 150 {
-			crash()
-		}
-	}})
-	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("crashed pass: %v", err)
-	}
+	w.syncResetAndCrash(ctx, 150)
 	res, err := w.newSync(Config{}).Once(ctx)
 	if err != nil || res.Published != 350 || res.Skipped != 150 {
 		t.Fatalf("resumed pass %+v, %v", res, err)
