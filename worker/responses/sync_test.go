@@ -192,18 +192,25 @@ func (w *world) syncResetAndCrash(ctx context.Context, published int) (backup []
 	if err := Reset(ctx, w.kv); err != nil {
 		w.t.Fatal(err)
 	}
+	w.crashAfter(ctx, Config{}, published)
+	return e.Value()
+}
+
+// crashAfter runs a pass with cfg that crashes (its context cancelled)
+// after published publishes were acknowledged.
+func (w *world) crashAfter(ctx context.Context, cfg Config, published int) {
+	w.t.Helper()
 	crashCtx, crash := context.WithCancel(ctx)
 	defer crash()
 	n := 0
-	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
+	cfg.afterPublish = func(context.Context, int64) {
 		if n++; n == published {
 			crash()
 		}
-	}})
-	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
-		w.t.Fatalf("crashed pass: %v", err)
 	}
-	return e.Value()
+	if _, err := w.newSync(cfg).Once(crashCtx); !errors.Is(err, context.Canceled) {
+		w.t.Fatalf("crashed pass: %v, want context.Canceled", err)
+	}
 }
 
 func checkNumbers(t testing.TB, msgs []*jetstream.RawStreamMsg, n int) {
@@ -376,18 +383,8 @@ func TestWritersWithoutSharedLease(t *testing.T) {
 func TestCrashBetweenPublishAndCursorStore(t *testing.T) {
 	t.Parallel()
 	w := setup(t, 700, 100*time.Millisecond)
-	crashCtx, crash := context.WithCancel(testContext(t))
-	defer crash()
-	published := 0
-	s := w.newSync(Config{PerPage: 200, afterPublish: func(context.Context, int64) {
-		if published++; published == 300 {
-			crash()
-		}
-	}})
-	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("crashed pass: %v, want context.Canceled", err)
-	}
 	ctx := testContext(t)
+	w.crashAfter(ctx, Config{PerPage: 200}, 300)
 	st, err := Status(ctx, w.kv)
 	if err != nil {
 		t.Fatal(err)
