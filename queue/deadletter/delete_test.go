@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
@@ -17,15 +16,7 @@ func TestDeleteLetterTwice(t *testing.T) {
 	srv := natstest.NewServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.JetStream(t)
 	names := queue.NewNames("t")
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_DLQ", Subjects: []string{"t.dlq.>"}})
 	if err != nil {

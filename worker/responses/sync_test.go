@@ -81,15 +81,7 @@ func setupWith(t testing.TB, opts emulator.Options, dupWindow time.Duration) *wo
 // connect opens a NATS connection of its own, as another replica would.
 func (w *world) connect() (jetstream.JetStream, jetstream.KeyValue) {
 	w.t.Helper()
-	nc, err := nats.Connect(w.nats.URL, nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	js := w.nats.JetStream(w.t, nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
 	kv, err := queue.EnsureSyncBucket(testContext(w.t), js, queue.StreamConfig{Names: w.names})
 	if err != nil {
 		w.t.Fatal(err)
