@@ -406,3 +406,34 @@ func TestConnectHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestEnsureDLQBodiesLeavesExistingAlone: the object store of oversized
+// dead letters is created when missing and, like every bucket, used as it
+// is when an operator made it first.
+func TestEnsureDLQBodiesLeavesExistingAlone(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	cfg := queue.StreamConfig{Names: queue.NewNames("made")}
+	obs, err := queue.EnsureDLQBodies(f.ctx, f.js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := obs.Status(f.ctx); err != nil || st.Bucket() != "MADE_DLQ_BODIES" || st.Description() == "" {
+		t.Fatalf("created: %v, %v", st, err)
+	}
+
+	if _, err := f.js.CreateObjectStore(f.ctx, jetstream.ObjectStoreConfig{Bucket: "OPS_DLQ_BODIES", Description: "operator's", Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	obs, err = queue.EnsureDLQBodies(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("ops")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := obs.Status(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Description() != "operator's" || st.Storage() != jetstream.MemoryStorage {
+		t.Errorf("existing store changed: %q, %v", st.Description(), st.Storage())
+	}
+}
