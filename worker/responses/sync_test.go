@@ -25,6 +25,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 // firstNumber is the emulator's number_customergauge of its first response.
@@ -856,11 +857,11 @@ func TestRunPollsUntilCancelled(t *testing.T) {
 		t.Fatalf("first pass %+v", r)
 	}
 	w.emu.AddResponses(5)
-	for r := range passes {
-		if r.Published == 5 {
-			break
-		}
-		if ctx.Err() != nil {
+	for published := 0; published != 5; {
+		select {
+		case r := <-passes:
+			published = r.Published
+		case <-ctx.Done():
 			t.Fatal("the new responses were never published")
 		}
 	}
@@ -887,10 +888,10 @@ func TestCancelStopsPromptly(t *testing.T) {
 		done <- err
 	}()
 	// Wait until it is retrying, then cancel.
-	deadline := time.Now().Add(10 * time.Second)
-	for w.emu.Calls(emulator.SyncPath) < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	proctest.WaitFor(t, 10*time.Second, time.Millisecond, "the sync to retry", func() (bool, string) {
+		n := w.emu.Calls(emulator.SyncPath)
+		return n >= 3, fmt.Sprintf("%d sync calls", n)
+	})
 	cancel()
 	select {
 	case err := <-done:
