@@ -72,7 +72,7 @@ func TestPublishEndsWhenTheServerGoesAway(t *testing.T) {
 	js := ns.JetStream(t)
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { _ = pw.Close() })
-	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	inv := invocation{stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}}
 	e := env{stdin: pr, stdout: inv.stdout, stderr: inv.stderr,
 		lookupEnv: func(k string) (string, bool) { v, ok := map[string]string{"NATS_URL": ns.URL}[k]; return v, ok }}
 	done := make(chan int, 1)
