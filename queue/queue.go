@@ -437,9 +437,17 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 
 // consumerConfig is the durable consumer EnsureConsumer creates for kind.
 func (c StreamConfig) consumerConfig(kind schemas.Kind) jetstream.ConsumerConfig {
+	cc := c.durable(c.Names.Consumer(kind))
+	cc.FilterSubject = c.Names.EventSubject(kind)
+	return cc
+}
+
+// durable is what every consumer of the events stream cgworker creates
+// shares: from the first message, explicit acknowledgements, no delivery
+// limit (a message is never dropped after N tries; README, "Outcomes").
+func (c StreamConfig) durable(name string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       c.Names.Consumer(kind),
-		FilterSubject: c.Names.EventSubject(kind),
+		Durable:       name,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.ackWait(),
@@ -506,16 +514,9 @@ func WrongLastSequence(err error) bool {
 // UnknownConsumerConfig is the durable consumer of the events on subjects
 // (sorted) of the events stream that are no kind's.
 func (c StreamConfig) UnknownConsumerConfig(subjects []string) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:        c.Names.UnknownConsumer(),
-		FilterSubjects: subjects,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.ackWait(),
-		MaxDeliver:     -1,
-		MaxAckPending:  MaxAckPending,
-		Replicas:       max(c.Replicas, 0),
-	}
+	cc := c.durable(c.Names.UnknownConsumer())
+	cc.FilterSubjects = subjects
+	return cc
 }
 
 // EnsureUnknownConsumer returns the consumer that reads exactly the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -435,5 +436,46 @@ func TestEnsureDLQBodiesLeavesExistingAlone(t *testing.T) {
 	}
 	if st.Description() != "operator's" || st.Storage() != jetstream.MemoryStorage {
 		t.Errorf("existing store changed: %q, %v", st.Description(), st.Storage())
+	}
+}
+
+// TestEnsureUnknownConsumer: the consumer of unknown subjects shares the
+// kinds' consumers' settings (never a delivery limit), is kept while its
+// subjects stay the same and made again when they change.
+func TestEnsureUnknownConsumer(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queue.StreamConfig{Names: queue.NewNames(""), AckWait: 45 * time.Second}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, []string{"cg.events.typo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := cons.CachedInfo()
+	c := first.Config
+	if c.Durable != "cgworker-unknown" || !slices.Equal(c.FilterSubjects, []string{"cg.events.typo"}) ||
+		c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != 45*time.Second || c.MaxDeliver != -1 ||
+		c.DeliverPolicy != jetstream.DeliverAllPolicy || c.MaxAckPending != queue.MaxAckPending {
+		t.Fatalf("unknown consumer config %+v", c)
+	}
+	same, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, []string{"cg.events.typo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same.CachedInfo().Created.Equal(first.Created) {
+		t.Error("same subjects: the consumer was made again")
+	}
+	wider := []string{"cg.events.other", "cg.events.typo"}
+	again, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, wider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.CachedInfo(); got.Created.Equal(first.Created) || !slices.Equal(got.Config.FilterSubjects, wider) {
+		t.Errorf("new subjects: created %v (first %v), filters %v", got.Created, first.Created, got.Config.FilterSubjects)
 	}
 }
