@@ -43,6 +43,21 @@ func setup(t *testing.T) fixture {
 	return fixture{srv: srv, nc: nc, js: js, ctx: ctx}
 }
 
+// operatorConsumer makes the default streams and then, as an operator
+// might before cgworker starts, the consumer cc on the events stream. It
+// returns the StreamConfig to hand cgworker.
+func (f fixture) operatorConsumer(t *testing.T, cc jetstream.ConsumerConfig) queue.StreamConfig {
+	t.Helper()
+	cfg := queue.StreamConfig{Names: queue.NewNames("")}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.CreateConsumer(f.ctx, cfg.Names.EventsStream(), cc); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func TestEnsureStreamsCreates(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -156,20 +171,13 @@ func TestEnsureConsumer(t *testing.T) {
 func TestEnsureConsumerLeavesExistingAlone(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	cfg := queue.StreamConfig{Names: queue.NewNames("")}
-	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	_, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", jetstream.ConsumerConfig{
+	cfg := f.operatorConsumer(t, jetstream.ConsumerConfig{
 		Durable:       "cgworker-account",
 		FilterSubject: "cg.events.account",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       7 * time.Second,
 		MaxAckPending: 50,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cons, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Account)
 	if err != nil {
 		t.Fatal(err)
@@ -186,20 +194,13 @@ func TestEnsureConsumerLeavesExistingAlone(t *testing.T) {
 func TestEnsureConsumerRefusesDeliveryLimit(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	cfg := queue.StreamConfig{Names: queue.NewNames("")}
-	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	_, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", jetstream.ConsumerConfig{
+	cfg := f.operatorConsumer(t, jetstream.ConsumerConfig{
 		Durable:       "cgworker-activity",
 		FilterSubject: "cg.events.activity",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		MaxDeliver:    5,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity)
+	_, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity)
 	want := "consumer cgworker-activity on stream CG_EVENTS has max_deliver=5: the server would drop messages after 5 deliveries; remove the limit"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
