@@ -26,20 +26,20 @@ func TestDeleteLetterTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 {
-		if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err != nil {
-			t.Fatalf("delete %d: %v", i+1, err)
+	for i, want := range []bool{true, false} {
+		if deleted, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err != nil || deleted != want {
+			t.Fatalf("delete %d: deleted %v, %v; want deleted %v", i+1, deleted, err, want)
 		}
 	}
 	// A sequence never stored is gone as well.
-	if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: 99}); err != nil {
-		t.Errorf("delete of an unknown sequence: %v", err)
+	if deleted, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: 99}); err != nil || deleted {
+		t.Errorf("delete of an unknown sequence: deleted %v, %v", deleted, err)
 	}
 	// A delete that fails for another reason is still an error.
 	if err := js.DeleteStream(ctx, "T_DLQ"); err != nil {
 		t.Fatal(err)
 	}
-	if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err == nil {
+	if _, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err == nil {
 		t.Error("delete from a deleted stream succeeded")
 	}
 }
