@@ -21,20 +21,12 @@ func TestHeadersLost(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	asyncErr := make(chan error, 10)
-	nc, err := nats.Connect(f.srv.URL, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+	js := f.srv.JetStream(t, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		select {
 		case asyncErr <- err:
 		default:
 		}
 	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}})
@@ -100,7 +92,7 @@ func TestHeadersLost(t *testing.T) {
 
 	// The stored copy cannot be read (no JetStream behind that domain):
 	// an error, never a guess.
-	elsewhere, err := jetstream.NewWithDomain(nc, "nowhere")
+	elsewhere, err := jetstream.NewWithDomain(js.Conn(), "nowhere")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,27 +375,41 @@ func subjectCovers(have, want string) bool {
 // EnsureDLQBodies returns the CG_DLQ_BODIES object store, creating it with
 // cfg's replicas when missing; an existing bucket is used as it is.
 func EnsureDLQBodies(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.ObjectStore, error) {
-	bucket := cfg.Names.DLQBodiesBucket()
-	obs, err := js.ObjectStore(ctx, bucket)
+	return ensureBucket(ctx, "object store", cfg.Names.DLQBodiesBucket(), js.ObjectStore,
+		func(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
+			return js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket:      bucket,
+				Description: "bodies and headers of dead letters too large to store whole",
+				Storage:     jetstream.FileStorage,
+				Replicas:    cfg.replicas(),
+			})
+		})
+}
+
+// ensureBucket returns the bucket named bucket, creating it when missing.
+// An existing bucket is used as it is, so an operator's settings are never
+// overwritten; one created by another replica in the meantime is looked up
+// again. what names the kind of bucket in errors.
+func ensureBucket[B any](ctx context.Context, what, bucket string,
+	get func(context.Context, string) (B, error),
+	create func(context.Context, string) (B, error),
+) (B, error) {
+	b, err := get(ctx, bucket)
 	if err == nil {
-		return obs, nil
+		return b, nil
 	}
+	var none B
 	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("look up object store %s: %w", bucket, err)
+		return none, fmt.Errorf("look up %s %s: %w", what, bucket, err)
 	}
-	obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      bucket,
-		Description: "bodies and headers of dead letters too large to store whole",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.replicas(),
-	})
+	b, err = create(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketExists) {
-		obs, err = js.ObjectStore(ctx, bucket)
+		b, err = get(ctx, bucket)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create object store %s: %w", bucket, err)
+		return none, fmt.Errorf("create %s %s: %w", what, bucket, err)
 	}
-	return obs, nil
+	return b, nil
 }
 
 // ensureStream looks the stream up and creates it only when it is missing,
@@ -423,9 +437,17 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 
 // consumerConfig is the durable consumer EnsureConsumer creates for kind.
 func (c StreamConfig) consumerConfig(kind schemas.Kind) jetstream.ConsumerConfig {
+	cc := c.durable(c.Names.Consumer(kind))
+	cc.FilterSubject = c.Names.EventSubject(kind)
+	return cc
+}
+
+// durable is what every consumer of the events stream cgworker creates
+// shares: from the first message, explicit acknowledgements, no delivery
+// limit (a message is never dropped after N tries; README, "Outcomes").
+func (c StreamConfig) durable(name string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       c.Names.Consumer(kind),
-		FilterSubject: c.Names.EventSubject(kind),
+		Durable:       name,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.ackWait(),
@@ -468,27 +490,15 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg StreamConfi
 // cfg's replicas when missing; an existing bucket is used as it is. Give it
 // the StreamConfig given to EnsureStreams.
 func EnsureSyncBucket(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.KeyValue, error) {
-	bucket := cfg.Names.SyncBucket()
-	kv, err := js.KeyValue(ctx, bucket)
-	if err == nil {
-		return kv, nil
-	}
-	if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("look up key-value bucket %s: %w", bucket, err)
-	}
-	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   bucket,
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: cfg.replicas(),
-	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, bucket)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("create key-value bucket %s: %w", bucket, err)
-	}
-	return kv, nil
+	return ensureBucket(ctx, "key-value bucket", cfg.Names.SyncBucket(), js.KeyValue,
+		func(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+			return js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:   bucket,
+				History:  1,
+				Storage:  jetstream.FileStorage,
+				Replicas: cfg.replicas(),
+			})
+		})
 }
 
 // WrongLastSequence reports the server refusing a publish whose expected
@@ -504,16 +514,9 @@ func WrongLastSequence(err error) bool {
 // UnknownConsumerConfig is the durable consumer of the events on subjects
 // (sorted) of the events stream that are no kind's.
 func (c StreamConfig) UnknownConsumerConfig(subjects []string) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:        c.Names.UnknownConsumer(),
-		FilterSubjects: subjects,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.ackWait(),
-		MaxDeliver:     -1,
-		MaxAckPending:  MaxAckPending,
-		Replicas:       max(c.Replicas, 0),
-	}
+	cc := c.durable(c.Names.UnknownConsumer())
+	cc.FilterSubjects = subjects
+	return cc
 }
 
 // EnsureUnknownConsumer returns the consumer that reads exactly the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,21 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	return fixture{srv: srv, nc: nc, js: js, ctx: ctx}
+}
+
+// operatorConsumer makes the default streams and then, as an operator
+// might before cgworker starts, the consumer cc on the events stream. It
+// returns the StreamConfig to hand cgworker.
+func (f fixture) operatorConsumer(t *testing.T, cc jetstream.ConsumerConfig) queue.StreamConfig {
+	t.Helper()
+	cfg := queue.StreamConfig{Names: queue.NewNames("")}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.CreateConsumer(f.ctx, cfg.Names.EventsStream(), cc); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func TestEnsureStreamsCreates(t *testing.T) {
@@ -155,20 +171,13 @@ func TestEnsureConsumer(t *testing.T) {
 func TestEnsureConsumerLeavesExistingAlone(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	cfg := queue.StreamConfig{Names: queue.NewNames("")}
-	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	_, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", jetstream.ConsumerConfig{
+	cfg := f.operatorConsumer(t, jetstream.ConsumerConfig{
 		Durable:       "cgworker-account",
 		FilterSubject: "cg.events.account",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       7 * time.Second,
 		MaxAckPending: 50,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cons, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Account)
 	if err != nil {
 		t.Fatal(err)
@@ -185,20 +194,13 @@ func TestEnsureConsumerLeavesExistingAlone(t *testing.T) {
 func TestEnsureConsumerRefusesDeliveryLimit(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	cfg := queue.StreamConfig{Names: queue.NewNames("")}
-	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
-		t.Fatal(err)
-	}
-	_, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", jetstream.ConsumerConfig{
+	cfg := f.operatorConsumer(t, jetstream.ConsumerConfig{
 		Durable:       "cgworker-activity",
 		FilterSubject: "cg.events.activity",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		MaxDeliver:    5,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity)
+	_, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity)
 	want := "consumer cgworker-activity on stream CG_EVENTS has max_deliver=5: the server would drop messages after 5 deliveries; remove the limit"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
@@ -404,5 +406,77 @@ func TestConnectHonoursContext(t *testing.T) {
 	cancel()
 	if _, err := queue.Connect(ctx, queue.ConnConfig{URL: "nats://127.0.0.1:1"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestEnsureDLQBodiesLeavesExistingAlone: the object store of oversized
+// dead letters is created when missing and, like every bucket, used as it
+// is when an operator made it first.
+func TestEnsureDLQBodiesLeavesExistingAlone(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	cfg := queue.StreamConfig{Names: queue.NewNames("made")}
+	obs, err := queue.EnsureDLQBodies(f.ctx, f.js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := obs.Status(f.ctx); err != nil || st.Bucket() != "MADE_DLQ_BODIES" || st.Description() == "" {
+		t.Fatalf("created: %v, %v", st, err)
+	}
+
+	if _, err := f.js.CreateObjectStore(f.ctx, jetstream.ObjectStoreConfig{Bucket: "OPS_DLQ_BODIES", Description: "operator's", Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	obs, err = queue.EnsureDLQBodies(f.ctx, f.js, queue.StreamConfig{Names: queue.NewNames("ops")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := obs.Status(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Description() != "operator's" || st.Storage() != jetstream.MemoryStorage {
+		t.Errorf("existing store changed: %q, %v", st.Description(), st.Storage())
+	}
+}
+
+// TestEnsureUnknownConsumer: the consumer of unknown subjects shares the
+// kinds' consumers' settings (never a delivery limit), is kept while its
+// subjects stay the same and made again when they change.
+func TestEnsureUnknownConsumer(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queue.StreamConfig{Names: queue.NewNames(""), AckWait: 45 * time.Second}
+	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, []string{"cg.events.typo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := cons.CachedInfo()
+	c := first.Config
+	if c.Durable != "cgworker-unknown" || !slices.Equal(c.FilterSubjects, []string{"cg.events.typo"}) ||
+		c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != 45*time.Second || c.MaxDeliver != -1 ||
+		c.DeliverPolicy != jetstream.DeliverAllPolicy || c.MaxAckPending != queue.MaxAckPending {
+		t.Fatalf("unknown consumer config %+v", c)
+	}
+	same, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, []string{"cg.events.typo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same.CachedInfo().Created.Equal(first.Created) {
+		t.Error("same subjects: the consumer was made again")
+	}
+	wider := []string{"cg.events.other", "cg.events.typo"}
+	again, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, wider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.CachedInfo(); got.Created.Equal(first.Created) || !slices.Equal(got.Config.FilterSubjects, wider) {
+		t.Errorf("new subjects: created %v (first %v), filters %v", got.Created, first.Created, got.Config.FilterSubjects)
 	}
 }

@@ -15,7 +15,8 @@
 //     contact wait, and decides the Outcome of the message;
 //   - outcome.go is the one place that acts on an Outcome: acknowledge,
 //     dead-letter then acknowledge, or hand the message back to JetStream
-//     with a delay. Read it next to the contract's outcome table;
+//     with a delay. Read it next to README, "Outcomes", and DESIGN.md,
+//     "The outcome table";
 //   - inprogress.go keeps held messages from being redelivered while they
 //     are retried or wait at a breaker, by sending InProgress every third
 //     of the ack wait; a held message waiting for its endpoint gives its

@@ -62,7 +62,8 @@ func invalidOutcome(se *schemas.Error) Outcome {
 }
 
 // settle acts on an outcome. It is the only place that acknowledges,
-// dead-letters or hands back a message.
+// dead-letters or hands back a held message (DESIGN.md, "The outcome
+// table").
 func (w *Worker) settle(ctx context.Context, h *held, req request, o Outcome) {
 	m, log := h.msg, w.cfg.Logger
 	var err error

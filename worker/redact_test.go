@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
 	"github.com/cgworker/cgworker/worker/health"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 const (
@@ -74,24 +73,6 @@ func leaked(text string) []string {
 	return out
 }
 
-// lockedBuffer collects a worker's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestEchoedCredentialsNeverLeaveTheWorker: an API that echoes the request
 // in a 422 puts neither the token nor the secret into the dead letter's
 // CG-Error and CG-Errors or the logs; a token endpoint that echoes its form
@@ -101,7 +82,7 @@ func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 	t.Run("dead letter and logs", func(t *testing.T) {
 		t.Parallel()
 		w := setup(t, emulator.Options{})
-		logs := &lockedBuffer{}
+		logs := &proctest.Buffer{}
 		cfg := testConfig()
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		r := w.startWith(nil, leakyAPI(t, false), cfg)
@@ -131,7 +112,7 @@ func TestEchoedCredentialsNeverLeaveTheWorker(t *testing.T) {
 		t.Parallel()
 		w := setup(t, emulator.Options{})
 		hl := health.New(true, false)
-		logs := &lockedBuffer{}
+		logs := &proctest.Buffer{}
 		cfg := testConfig()
 		cfg.Health = hl
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

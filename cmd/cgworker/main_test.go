@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,32 +20,14 @@ import (
 	"github.com/cgworker/cgworker/worker/proctest"
 )
 
-// lockedBuffer is a bytes.Buffer safe to read while a command writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // invocation runs the CLI in-process with the given environment only.
 type invocation struct {
 	code           int
-	stdout, stderr *lockedBuffer
+	stdout, stderr *proctest.Buffer
 }
 
 func runCLI(ctx context.Context, vars map[string]string, stdin string, args ...string) invocation {
-	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	inv := invocation{stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}}
 	e := env{
 		stdin:  strings.NewReader(stdin),
 		stdout: inv.stdout,
@@ -285,7 +266,7 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 	vars["CG_SYNC"] = "false"
 
 	ctx, cancel := context.WithCancel(context.Background())
-	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	inv := invocation{stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}}
 	done := make(chan int, 1)
 	go func() {
 		done <- cli(ctx, []string{"run"}, env{stdin: strings.NewReader(""), stdout: inv.stdout, stderr: inv.stderr,
@@ -336,7 +317,7 @@ func TestDevDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	inv := invocation{stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}}
 	done := make(chan int, 1)
 	go func() {
 		done <- cli(ctx, []string{"dev", "--demo", "--store", t.TempDir()}, env{stdin: strings.NewReader(""), stdout: inv.stdout, stderr: inv.stderr,

@@ -10,29 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
 	"github.com/cgworker/cgworker/worker/proctest"
 )
-
-// streamClient connects the test itself to ns, for reading what a command
-// stored.
-func streamClient(t *testing.T, ns *natstest.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(ns.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 // TestPublishIsSafeToRerun: every line carries a message id derived from
 // the file, its line and its content, so publishing the same file again
@@ -60,7 +43,7 @@ func TestPublishIsSafeToRerun(t *testing.T) {
 	if piped.code != exitOK || piped.stdout.String() != "published 3\n" {
 		t.Fatalf("stdin with --id-prefix: exit %d, stdout %q, stderr %q", piped.code, piped.stdout, piped.stderr)
 	}
-	msgs := natstest.Messages(t, streamClient(t, ns), "CG_EVENTS")
+	msgs := natstest.Messages(t, ns.JetStream(t), "CG_EVENTS")
 	if len(msgs) != 6 {
 		t.Fatalf("the stream holds %d messages, want 6", len(msgs))
 	}
@@ -86,10 +69,10 @@ func TestPublishIsSafeToRerun(t *testing.T) {
 func TestPublishEndsWhenTheServerGoesAway(t *testing.T) {
 	t.Parallel()
 	ns := natstest.NewServer(t)
-	js := streamClient(t, ns)
+	js := ns.JetStream(t)
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { _ = pw.Close() })
-	inv := invocation{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	inv := invocation{stdout: &proctest.Buffer{}, stderr: &proctest.Buffer{}}
 	e := env{stdin: pr, stdout: inv.stdout, stderr: inv.stderr,
 		lookupEnv: func(k string) (string, bool) { v, ok := map[string]string{"NATS_URL": ns.URL}[k]; return v, ok }}
 	done := make(chan int, 1)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
@@ -17,15 +16,7 @@ func TestDeleteLetterTwice(t *testing.T) {
 	srv := natstest.NewServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.JetStream(t)
 	names := queue.NewNames("t")
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_DLQ", Subjects: []string{"t.dlq.>"}})
 	if err != nil {
@@ -35,20 +26,20 @@ func TestDeleteLetterTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 {
-		if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err != nil {
-			t.Fatalf("delete %d: %v", i+1, err)
+	for i, want := range []bool{true, false} {
+		if deleted, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err != nil || deleted != want {
+			t.Fatalf("delete %d: deleted %v, %v; want deleted %v", i+1, deleted, err, want)
 		}
 	}
 	// A sequence never stored is gone as well.
-	if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: 99}); err != nil {
-		t.Errorf("delete of an unknown sequence: %v", err)
+	if deleted, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: 99}); err != nil || deleted {
+		t.Errorf("delete of an unknown sequence: deleted %v, %v", deleted, err)
 	}
 	// A delete that fails for another reason is still an error.
 	if err := js.DeleteStream(ctx, "T_DLQ"); err != nil {
 		t.Fatal(err)
 	}
-	if err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err == nil {
+	if _, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err == nil {
 		t.Error("delete from a deleted stream succeeded")
 	}
 }

@@ -375,7 +375,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fi
 		if _, err := queue.Publish(ctx, js, msg, ReplayMsgID(names.DLQStream(), l.Seq)); err != nil {
 			return fmt.Errorf("replay dead letter %d: %w", l.Seq, err)
 		}
-		if err := deleteLetter(ctx, js, names, stream, l); err != nil {
+		if _, err := deleteLetter(ctx, js, names, stream, l); err != nil {
 			return fmt.Errorf("dead letter %d was replayed but not deleted (a re-run deduplicates it): %w", l.Seq, err)
 		}
 		n++
@@ -426,8 +426,12 @@ func Purge(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fil
 		return 0, err
 	}
 	err = scan(ctx, stream, names, f, false, func(l *Letter) error {
-		if err := deleteLetter(ctx, js, names, stream, l); err != nil {
+		deleted, err := deleteLetter(ctx, js, names, stream, l)
+		if err != nil {
 			return fmt.Errorf("delete dead letter %d: %w", l.Seq, err)
+		}
+		if !deleted {
+			return nil // another purge or replay took it
 		}
 		n++
 		if n%progressEvery == 0 {
@@ -442,16 +446,20 @@ func Purge(ctx context.Context, js jetstream.JetStream, names queue.Names, f Fil
 // deleteLetter deletes the letter l, then its body in the object store if
 // it has one there (the reverse of Store's order, so no letter is ever
 // left without its body). A letter already gone (a concurrent purge or
-// replay) is not an error. A failed delete says why only as text
-// (ErrMsgDeleteUnsuccessful), so a failure is followed by a look-up that
-// tells "already gone" apart from a real failure.
-func deleteLetter(ctx context.Context, js jetstream.JetStream, names queue.Names, stream jetstream.Stream, l *Letter) error {
+// replay) is not an error; deleted reports whether this call removed it,
+// so two purges at once count each letter once between them. A failed
+// delete says why only as text (ErrMsgDeleteUnsuccessful), so a failure is
+// followed by a look-up that tells "already gone" apart from a real
+// failure.
+func deleteLetter(ctx context.Context, js jetstream.JetStream, names queue.Names, stream jetstream.Stream, l *Letter) (deleted bool, err error) {
+	deleted = true
 	if err := stream.DeleteMsg(ctx, l.Seq); err != nil {
 		if _, gerr := stream.GetMsg(ctx, l.Seq); !errors.Is(gerr, jetstream.ErrMsgNotFound) {
-			return err
+			return false, err
 		}
+		deleted = false
 	}
-	return deleteBody(ctx, js, names, l.Header)
+	return deleted, deleteBody(ctx, js, names, l.Header)
 }
 
 func count(n int, noun string) string {

@@ -7,5 +7,6 @@
 // Start runs a program with an isolated environment, its stderr and stdout
 // in files under the test's temp dir, and prints the tail of both when the
 // test fails; the Process it returns is killed when the test ends. WaitFor
-// polls a condition with a deadline.
+// polls a condition with a deadline. Buffer collects the output of what
+// runs inside the test process.
 package proctest

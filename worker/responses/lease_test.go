@@ -3,8 +3,11 @@ package responses
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 // TestLeaseRunsOutDuringOutage: NATS goes away in the middle of a page and
@@ -43,13 +46,10 @@ func TestLeaseRunsOutDuringOutage(t *testing.T) {
 	checkNumbers(t, w.messages(), 151)
 
 	// The lease was released, or lapses within its TTL.
-	for {
+	proctest.WaitFor(t, 10*time.Second, 10*time.Millisecond, "the lease to be free", func() (bool, string) {
 		res, err = s.Once(ctx)
-		if !errors.Is(err, ErrLeaseHeld) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the lease to lapse
-	}
+		return !errors.Is(err, ErrLeaseHeld), fmt.Sprint(err)
+	})
 	if err != nil || res.Published != 149 || res.Skipped != 51 || res.Duplicates != 0 {
 		t.Fatalf("pass after the outage: %+v, %v", res, err)
 	}

@@ -1,7 +1,6 @@
 package responses
 
 import (
-	"context"
 	"errors"
 	"testing"
 )
@@ -15,28 +14,8 @@ func TestOldStateRestoredAfterReset(t *testing.T) {
 	t.Parallel()
 	w := setup(t, 500, 0)
 	ctx := testContext(t)
-	if _, err := w.newSync(Config{}).Once(ctx); err != nil {
-		t.Fatal(err)
-	}
-	backup, err := w.kv.Get(ctx, stateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Reset(ctx, w.kv); err != nil {
-		t.Fatal(err)
-	}
-	crashCtx, crash := context.WithCancel(ctx)
-	defer crash()
-	n := 0
-	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
-		if n++; n == 150 {
-			crash()
-		}
-	}})
-	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("crashed pass: %v", err)
-	}
-	if _, err := w.kv.Put(ctx, stateKey, backup.Value()); err != nil {
+	backup := w.syncResetAndCrash(ctx, 150)
+	if _, err := w.kv.Put(ctx, stateKey, backup); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := Status(ctx, w.kv); st.Resets != 0 || st.Cursor != "500" {

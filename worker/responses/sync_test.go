@@ -25,6 +25,7 @@ import (
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 // firstNumber is the emulator's number_customergauge of its first response.
@@ -81,15 +82,7 @@ func setupWith(t testing.TB, opts emulator.Options, dupWindow time.Duration) *wo
 // connect opens a NATS connection of its own, as another replica would.
 func (w *world) connect() (jetstream.JetStream, jetstream.KeyValue) {
 	w.t.Helper()
-	nc, err := nats.Connect(w.nats.URL, nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	js := w.nats.JetStream(w.t, nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
 	kv, err := queue.EnsureSyncBucket(testContext(w.t), js, queue.StreamConfig{Names: w.names})
 	if err != nil {
 		w.t.Fatal(err)
@@ -177,6 +170,42 @@ func (w *world) checkExactlyOnce(msgs []*jetstream.RawStreamMsg, gen int) {
 
 // checkNumbers asserts the messages carry each of firstNumber..firstNumber+n-1
 // exactly once, in increasing order.
+// syncResetAndCrash syncs everything, resets the sync, and runs a resync
+// that crashes after published publishes. It returns the state as it was
+// before the reset, a backup an operator might restore.
+func (w *world) syncResetAndCrash(ctx context.Context, published int) (backup []byte) {
+	w.t.Helper()
+	if _, err := w.newSync(Config{}).Once(ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	e, err := w.kv.Get(ctx, stateKey)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := Reset(ctx, w.kv); err != nil {
+		w.t.Fatal(err)
+	}
+	w.crashAfter(ctx, Config{}, published)
+	return e.Value()
+}
+
+// crashAfter runs a pass with cfg that crashes (its context cancelled)
+// after published publishes were acknowledged.
+func (w *world) crashAfter(ctx context.Context, cfg Config, published int) {
+	w.t.Helper()
+	crashCtx, crash := context.WithCancel(ctx)
+	defer crash()
+	n := 0
+	cfg.afterPublish = func(context.Context, int64) {
+		if n++; n == published {
+			crash()
+		}
+	}
+	if _, err := w.newSync(cfg).Once(crashCtx); !errors.Is(err, context.Canceled) {
+		w.t.Fatalf("crashed pass: %v, want context.Canceled", err)
+	}
+}
+
 func checkNumbers(t testing.TB, msgs []*jetstream.RawStreamMsg, n int) {
 	t.Helper()
 	if len(msgs) != n {
@@ -347,18 +376,8 @@ func TestWritersWithoutSharedLease(t *testing.T) {
 func TestCrashBetweenPublishAndCursorStore(t *testing.T) {
 	t.Parallel()
 	w := setup(t, 700, 100*time.Millisecond)
-	crashCtx, crash := context.WithCancel(testContext(t))
-	defer crash()
-	published := 0
-	s := w.newSync(Config{PerPage: 200, afterPublish: func(context.Context, int64) {
-		if published++; published == 300 {
-			crash()
-		}
-	}})
-	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("crashed pass: %v, want context.Canceled", err)
-	}
 	ctx := testContext(t)
+	w.crashAfter(ctx, Config{PerPage: 200}, 300)
 	st, err := Status(ctx, w.kv)
 	if err != nil {
 		t.Fatal(err)
@@ -623,23 +642,7 @@ func TestResetCrashResume(t *testing.T) {
 	t.Parallel()
 	w := setup(t, 500, 0)
 	ctx := testContext(t)
-	if _, err := w.newSync(Config{}).Once(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Reset(ctx, w.kv); err != nil {
-		t.Fatal(err)
-	}
-	crashCtx, crash := context.WithCancel(ctx)
-	defer crash()
-	n := 0
-	s := w.newSync(Config{afterPublish: func(context.Context, int64) {
-		if n++; n == 150 {
-			crash()
-		}
-	}})
-	if _, err := s.Once(crashCtx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("crashed pass: %v", err)
-	}
+	w.syncResetAndCrash(ctx, 150)
 	res, err := w.newSync(Config{}).Once(ctx)
 	if err != nil || res.Published != 350 || res.Skipped != 150 {
 		t.Fatalf("resumed pass %+v, %v", res, err)
@@ -854,11 +857,11 @@ func TestRunPollsUntilCancelled(t *testing.T) {
 		t.Fatalf("first pass %+v", r)
 	}
 	w.emu.AddResponses(5)
-	for r := range passes {
-		if r.Published == 5 {
-			break
-		}
-		if ctx.Err() != nil {
+	for published := 0; published != 5; {
+		select {
+		case r := <-passes:
+			published = r.Published
+		case <-ctx.Done():
 			t.Fatal("the new responses were never published")
 		}
 	}
@@ -885,10 +888,10 @@ func TestCancelStopsPromptly(t *testing.T) {
 		done <- err
 	}()
 	// Wait until it is retrying, then cancel.
-	deadline := time.Now().Add(10 * time.Second)
-	for w.emu.Calls(emulator.SyncPath) < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	proctest.WaitFor(t, 10*time.Second, time.Millisecond, "the sync to retry", func() (bool, string) {
+		n := w.emu.Calls(emulator.SyncPath)
+		return n >= 3, fmt.Sprintf("%d sync calls", n)
+	})
 	cancel()
 	select {
 	case err := <-done:
