@@ -182,7 +182,7 @@ type response struct {
 }
 
 // call sends one API request and returns its 2xx response, or the error the
-// contract's outcome table calls for. When the API rejects the token (401
+// outcome table (README, "Outcomes") calls for. When the API rejects the token (401
 // or 403) the token is dropped and the request repeated once with a new
 // one; a second rejection is an *AuthError.
 //

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// The error types below map one to one onto the rows of the contract's
-// outcome table (README, "Outcomes"). Callers branch on ClassOf, or on
+// The error types below map one to one onto the rows of the outcome table
+// (README, "Outcomes"). Callers branch on ClassOf, or on
 // the types with errors.As when they need their fields; Retryable says
 // whether a call is worth repeating.
 
@@ -116,7 +116,7 @@ func (e *TransientError) Error() string {
 
 func (e *TransientError) Unwrap() error { return e.Err }
 
-// Class is the row of the contract's outcome table an error belongs to
+// Class is the row of the outcome table (README, "Outcomes") an error belongs to
 // (README, "Outcomes"), so callers branch on one value instead of a
 // chain of errors.As.
 type Class int

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// statusError maps a non-2xx answer onto the contract's outcome table
+// statusError maps a non-2xx answer onto the outcome table (README, "Outcomes")
 // (README, "Outcomes"); nil for 2xx. It sees a 401 or 403 only when a
 // fresh token was rejected too.
 func statusError(method, url string, r *response) error {

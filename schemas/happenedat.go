@@ -53,7 +53,7 @@ func validHappenedAt(v any) error {
 
 // parseHappenedAt is the single happened_at parser. It is hand-written
 // because time.Parse would need one layout per form and still accept things
-// the contract rejects (single-digit fields, leap seconds in some layouts).
+// the README's "Events" rules reject (single-digit fields, leap seconds in some layouts).
 func parseHappenedAt(s string) (time.Time, error) {
 	var year, month, day, hour, minute, second, offset int
 	switch {

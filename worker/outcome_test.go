@@ -250,7 +250,7 @@ func TestInvalidEventsAreDeadLetteredWithoutCallingTheAPI(t *testing.T) {
 			t.Errorf("case %d: activity dead letter without CG-Reference/CG-Happened-At: %v", i, dl.Header)
 		}
 		// The original's control headers are gone; the dead letter's own
-		// message id is the contract's, and its publish demanded an empty
+		// message id is the README's ("Outcomes"), and its publish demanded an empty
 		// subject (the direct get adds Nats-Stream, Nats-Sequence,
 		// Nats-Subject and Nats-Time-Stamp on the way out).
 		if id := dl.Header.Get("Nats-Msg-Id"); !strings.HasPrefix(id, "cg-dlq-"+w.names.EventsStream()+"-"+strconv.FormatUint(origSeq, 10)+"-") {

@@ -554,7 +554,7 @@ func dlqCount(tb testing.TB, js jetstream.JetStream) uint64 {
 }
 
 // workerEnv is the environment of cgworker run (and of the baseline): the
-// contract's defaults but for the sync, which is off, and logs at warn.
+// README's defaults but for the sync, which is off, and logs at warn.
 func workerEnv(natsURL, apiURL string) map[string]string {
 	return map[string]string{
 		"NATS_URL":         natsURL,

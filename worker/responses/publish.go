@@ -107,7 +107,7 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 		if ctx.Err() != nil {
 			return false, context.Cause(ctx)
 		}
-		if wrongLastSequence(err) && attempt > 1 {
+		if queue.WrongLastSequence(err) && attempt > 1 {
 			// An earlier attempt may have been stored after all (sent
 			// from the client's reconnect buffer once the server was
 			// back): then it is the tail, and only its ack was lost.
@@ -116,7 +116,7 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 				return false, nil
 			}
 		}
-		if wrongLastSequence(err) {
+		if queue.WrongLastSequence(err) {
 			return false, fmt.Errorf("%w (publishing number %d after sequence %d): %v", ErrConcurrentWriter, n, p.lastSeq, err)
 		}
 		// The publish may or may not have been stored (a lost ack, a
@@ -142,15 +142,6 @@ func (p *pass) publish(ctx context.Context, raw []byte, n int64) (dup bool, err 
 		}
 		return false, fmt.Errorf("%w (sequence %d appeared while publishing number %d)", ErrConcurrentWriter, t.seq, n)
 	}
-}
-
-// wrongLastSequence reports the server refusing a publish whose expected
-// last subject sequence no longer holds.
-func wrongLastSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) &&
-		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // fetch gets one page through the sync endpoint's flow controller,
