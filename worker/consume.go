@@ -266,10 +266,15 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 // rebind handles a pull error. When the server says the consumer is gone
 // (deleted by hand, or its stream recreated), the replica is not ready and
 // binds it again as at start-up: created when missing, used as it is when
-// an operator put it back. Other pull errors come with a lost connection,
-// which readiness already reports as such.
+// an operator put it back. A pull that finds no responder may mean the
+// same: once the server has forgotten a deleted consumer, pulls on it are
+// answered "no responders", so a rebind that failed at the moment of the
+// delete (the server still finishing it) is tried again on those; on a
+// consumer that exists, binding again only looks it up. Other pull errors
+// come with a lost connection, which readiness already reports as such.
 func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jetstream.Consumer {
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) {
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) &&
+		!errors.Is(err, nats.ErrNoResponders) {
 		return c
 	}
 	w.health.SetConsumers(false)
