@@ -209,7 +209,8 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	tok, err := c.tokens.token(actx)
+	cred, err := c.tokens.token(actx)
+	tok := cred.token
 	if err != nil {
 		var ae *AuthError
 		if errors.As(err, &ae) {
@@ -226,7 +227,7 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	if err != nil {
 		return nil, tok, fmt.Errorf("cgapi: %s %s: %w", method, stripQuery(url), err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Authorization", cred.header)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
