@@ -149,7 +149,7 @@ func NewTransport() http.RoundTripper {
 // success, whatever its body: the activity is stored, and nothing in the
 // answer is needed.
 func (c *Client) PutActivity(ctx context.Context, body []byte) error {
-	_, err := c.call(ctx, http.MethodPut, c.activitiesURL, body, smallBodyLimit)
+	_, err := c.call(ctx, http.MethodPut, c.activitiesURL, body, 0)
 	return err
 }
 
@@ -169,7 +169,7 @@ func (c *Client) PutRecord(ctx context.Context, configuration string, record jso
 	body = append(body, `,"record":`...)
 	body = append(body, record...)
 	body = append(body, '}')
-	_, err = c.call(ctx, http.MethodPut, c.recordsURL, body, smallBodyLimit)
+	_, err = c.call(ctx, http.MethodPut, c.recordsURL, body, 0)
 	return err
 }
 
@@ -182,7 +182,10 @@ type response struct {
 }
 
 // call sends one API request and returns its 2xx response, or the error the
-// outcome table (README, "Outcomes") calls for. When the API rejects the token (401
+// outcome table (README, "Outcomes") calls for. limit bounds the body of a 2xx
+// answer and of an error; 0 means the caller does not need a 2xx body (a
+// PUT): it is read but not kept, and an error's is read up to
+// smallBodyLimit. When the API rejects the token (401
 // or 403) the token is dropped and the request repeated once with a new
 // one; a second rejection is an *AuthError.
 //
@@ -214,7 +217,8 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	tok, err := c.tokens.token(actx)
+	cred, err := c.tokens.token(actx)
+	tok := cred.token
 	if err != nil {
 		var ae *AuthError
 		if errors.As(err, &ae) {
@@ -231,7 +235,7 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	if err != nil {
 		return nil, tok, fmt.Errorf("cgapi: %s %s: %w", method, stripQuery(url), err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Authorization", cred.header)
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -247,6 +251,19 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 		_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, drainLimit))
 		_ = hr.Body.Close()
 	}()
+	success := hr.StatusCode >= 200 && hr.StatusCode <= 299
+	if success && limit == 0 {
+		// A PUT's answer carries nothing the worker needs: it is read
+		// through a pooled buffer rather than kept, yet read all the same,
+		// so that a body that stalls or breaks fails the call as before.
+		if _, err := io.Copy(io.Discard, io.LimitReader(hr.Body, smallBodyLimit+1)); err != nil {
+			return nil, tok, c.transportError(ctx, method, url, err)
+		}
+		return &response{status: hr.StatusCode, header: hr.Header}, tok, nil
+	}
+	if limit == 0 {
+		limit = smallBodyLimit // an error answer is read for its message
+	}
 	data, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
 	if err != nil {
 		return nil, tok, c.transportError(ctx, method, url, err)

@@ -478,3 +478,43 @@ func TestSyncPageTooLarge(t *testing.T) {
 		})
 	}
 }
+
+// A PUT's 2xx body is not kept (nothing in it is needed) but still read:
+// a body that stalls or breaks fails the call as a retryable
+// *TransientError, like a sync page's, rather than passing as stored.
+func TestActivity2xxBodyFails(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		api   http.HandlerFunc
+		cause error
+	}{
+		{"stalls", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, `{"data":`)
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done() // until the client gives up
+		}, context.DeadlineExceeded},
+		{"breaks", func(w http.ResponseWriter, r *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return
+			}
+			defer conn.Close()
+			_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + `{"data":`)
+			_ = buf.Flush()
+		}, io.ErrUnexpectedEOF},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := newStub(t, tc.api).client(t, 300*time.Millisecond).PutActivity(t.Context(), []byte(`{}`))
+			var te *cgapi.TransientError
+			if !errors.As(err, &te) || !errors.Is(err, tc.cause) || !cgapi.Retryable(err) {
+				t.Fatalf("err = %v, want a retryable *TransientError matching %v", err, tc.cause)
+			}
+			noSecret(t, err)
+		})
+	}
+}

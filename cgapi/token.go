@@ -28,7 +28,7 @@ type tokenSource struct {
 	call func(context.Context, func(context.Context) error) error // Config.TokenCall
 
 	mu       sync.Mutex
-	tok      string
+	tok      bearer
 	expiry   time.Time // zero: the server gave no lifetime
 	renewAt  time.Time // renew from here on, while tok is still valid
 	failedAt time.Time // last failed fetch
@@ -38,9 +38,19 @@ type tokenSource struct {
 // tokenFetch is one token request; waiters share its result.
 type tokenFetch struct {
 	done chan struct{}
-	tok  string
+	tok  bearer
 	err  error
 }
+
+// bearer is an access token and the Authorization header that sends it,
+// built once per token rather than once per call: an access token is
+// often a JWT of a kilobyte or more, copied on every PUT otherwise.
+type bearer struct {
+	token  string
+	header string // "Bearer " + token
+}
+
+func newBearer(token string) bearer { return bearer{token: token, header: "Bearer " + token} }
 
 // renewRetryPause keeps a failing token endpoint from being called on every
 // API call while the cached token is still usable.
@@ -67,15 +77,15 @@ func newTokenSource(cfg Config, transport http.RoundTripper, timeout time.Durati
 // the cached one is expired. A token past its renewal time but not yet
 // expired is still returned while a renewal runs in the background, so
 // callers do not stall at every renewal.
-func (s *tokenSource) token(ctx context.Context) (string, error) {
+func (s *tokenSource) token(ctx context.Context) (bearer, error) {
 	s.mu.Lock()
 	now := s.now()
-	if s.tok != "" && (s.expiry.IsZero() || now.Before(s.renewAt)) {
+	if s.tok.token != "" && (s.expiry.IsZero() || now.Before(s.renewAt)) {
 		tok := s.tok
 		s.mu.Unlock()
 		return tok, nil
 	}
-	if s.tok != "" && now.Before(s.expiry) {
+	if s.tok.token != "" && now.Before(s.expiry) {
 		tok := s.tok
 		if s.inFlight == nil && now.Sub(s.failedAt) >= renewRetryPause {
 			s.startFetchLocked()
@@ -93,7 +103,7 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 	case <-f.done:
 		return f.tok, f.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return bearer{}, ctx.Err()
 	}
 }
 
@@ -103,8 +113,8 @@ func (s *tokenSource) token(ctx context.Context) (string, error) {
 func (s *tokenSource) invalidate(tok string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tok == tok {
-		s.tok = ""
+	if s.tok.token == tok {
+		s.tok = bearer{}
 		s.expiry, s.renewAt = time.Time{}, time.Time{}
 	}
 }
@@ -145,7 +155,7 @@ func (s *tokenSource) fetch(f *tokenFetch) {
 		f.err = ae
 		s.failedAt = s.now()
 	} else {
-		s.tok = t.AccessToken
+		s.tok = newBearer(t.AccessToken)
 		s.expiry = t.Expiry
 		if secs := expiresIn(t); secs > 0 {
 			// Counted from when the request left, on our own clock: never
@@ -153,7 +163,7 @@ func (s *tokenSource) fetch(f *tokenFetch) {
 			s.expiry = start.Add(time.Duration(secs * float64(time.Second)))
 		}
 		s.renewAt = renewTime(start, s.expiry)
-		f.tok = t.AccessToken
+		f.tok = s.tok
 	}
 	close(f.done)
 }
@@ -209,9 +219,9 @@ func (s *tokenSource) authError(err error) *AuthError {
 				msg = "token endpoint: " + m
 			}
 		}
-		return &AuthError{Status: status, Err: errors.New(s.red.redact(oneLine(msg), s.tok))}
+		return &AuthError{Status: status, Err: errors.New(s.red.redact(oneLine(msg), s.tok.token))}
 	}
-	return &AuthError{Err: &scrubbedError{msg: s.red.redact("token endpoint: "+oneLine(err.Error()), s.tok), cause: err}}
+	return &AuthError{Err: &scrubbedError{msg: s.red.redact("token endpoint: "+oneLine(err.Error()), s.tok.token), cause: err}}
 }
 
 // redactError is err with the client secret, Authorization values and
@@ -222,7 +232,7 @@ func (s *tokenSource) redactError(err error, used string) error {
 		return nil
 	}
 	s.mu.Lock()
-	current := s.tok
+	current := s.tok.token
 	s.mu.Unlock()
 	return s.red.redactError(err, used, current)
 }

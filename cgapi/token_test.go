@@ -51,8 +51,8 @@ func TestTokenRenewalSchedule(t *testing.T) {
 	tokenIs := func(want string) {
 		t.Helper()
 		got, err := s.token(t.Context())
-		if err != nil || got != want {
-			t.Fatalf("token = %q, %v; want %q", got, err, want)
+		if err != nil || got != newBearer(want) {
+			t.Fatalf("token = %+v, %v; want %q", got, err, want)
 		}
 	}
 	waitIssued := func(n int32) {
@@ -114,8 +114,8 @@ func TestTokenSingleFlight(t *testing.T) {
 	for range callers {
 		go func() {
 			tok, err := s.token(t.Context())
-			if err == nil && tok != "t1" {
-				err = fmt.Errorf("token %q, want t1", tok)
+			if err == nil && tok != newBearer("t1") {
+				err = fmt.Errorf("token %+v, want t1", tok)
 			}
 			errs <- err
 		}()
@@ -143,8 +143,8 @@ func TestFormEncodedTokenLifetime(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s := newTokenSource(Config{AuthURL: srv.URL, ClientID: "id", ClientSecret: "secret"}, http.DefaultTransport, 5*time.Second)
 	s.now = clock.now
-	if tok, err := s.token(t.Context()); err != nil || tok != "f1" {
-		t.Fatalf("token = %q, %v", tok, err)
+	if tok, err := s.token(t.Context()); err != nil || tok != newBearer("f1") {
+		t.Fatalf("token = %+v, %v", tok, err)
 	}
 	if got := s.expiry.Sub(clock.now()); got != 2*time.Minute {
 		t.Errorf("expiry in %s, want 2m", got)
@@ -176,8 +176,8 @@ func TestFailedRenewal(t *testing.T) {
 	tokensAreT1 := func(calls int) {
 		t.Helper()
 		for range calls {
-			if got, err := s.token(t.Context()); err != nil || got != "t1" {
-				t.Fatalf("token = %q, %v; want t1", got, err)
+			if got, err := s.token(t.Context()); err != nil || got != newBearer("t1") {
+				t.Fatalf("token = %+v, %v; want t1", got, err)
 			}
 		}
 	}

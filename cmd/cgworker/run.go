@@ -85,7 +85,9 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	// The worker's heap is a few MiB of short-lived garbage: at the
 	// runtime's default GOGC=100 the collector runs constantly (about 13%
 	// of the CPU at full load). 400 costs ~10 MiB of heap and saves ~20% of
-	// the CPU per event. An operator's GOGC (or GOMEMLIMIT) still rules.
+	// the CPU per event: the live heap is 2-3 MiB, so the goal is the
+	// runtime's floor, 4 MiB x GOGC/100 = 16 MiB (DESIGN.md, "Per-event
+	// cost and memory"). An operator's GOGC (or GOMEMLIMIT) still rules.
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(400)
 	}
