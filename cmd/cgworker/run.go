@@ -107,17 +107,17 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	}()
 
 	syncOn := rc.syncOn && rc.sync.Interval > 0
-	health := health.New(rc.consume, syncOn)
-	if err := tel.ObserveReadiness(health.Ready); err != nil {
+	ready := health.New(rc.consume, syncOn)
+	if err := tel.ObserveReadiness(ready.Ready); err != nil {
 		return err
 	}
-	rc.nats.OnStateChange = health.SetNATS
+	rc.nats.OnStateChange = ready.SetNATS
 	nc, err := queue.Connect(ctx, rc.nats)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	health.SetNATS(nc.IsConnected())
+	ready.SetNATS(nc.IsConnected())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		return err
 	}
 	defer api.Close()
-	health.WatchAPI(api.Unavailable)
+	ready.WatchAPI(api.Unavailable)
 	rc.api.TokenCall = api.Endpoint(flow.Token).Run
 	client, err := cgapi.New(rc.api)
 	if err != nil {
@@ -156,7 +156,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 			return &settingError{env: "CG_HTTP_ADDR", msg: err.Error()}
 		}
 		httpAddr = ln.Addr().String()
-		srv = &http.Server{Handler: health.Handler(tel.Metrics), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: ready.Handler(tel.Metrics), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		log.Info("serving /healthz, /readyz, /metrics", "addr", httpAddr)
 	}
@@ -167,7 +167,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	errs := make(chan error, 2)
 	if rc.consume {
 		wcfg := rc.worker
-		wcfg.Health = health
+		wcfg.Health = ready
 		wcfg.Flow = api
 		wcfg.TracerProvider = tel.TracerProvider
 		wcfg.MeterProvider = tel.MeterProvider
@@ -189,7 +189,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		health.SetSyncBound(true)
+		ready.SetSyncBound(true)
 		scfg := rc.sync
 		scfg.TracerProvider = tel.TracerProvider
 		scfg.MeterProvider = tel.MeterProvider
@@ -209,7 +209,7 @@ func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
 	}
 
 	<-runCtx.Done()
-	health.SetDraining()
+	ready.SetDraining()
 	wg.Wait()
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
