@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,9 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/cgapi/emulator"
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker"
 	"github.com/cgworker/cgworker/worker/health"
+	"github.com/cgworker/cgworker/worker/proctest"
 )
 
 func activity(i int) string {
@@ -171,4 +175,33 @@ func TestDeletedConsumerIsBoundAgain(t *testing.T) {
 	w.publish(schemas.Activity, activity(2), nil)
 	waitFor(t, 20*time.Second, "delivery after the consumer was bound again", func() bool { return w.emu.ActivityCount() == 2 })
 	waitFor(t, 5*time.Second, "ready again", func() bool { return health.Ready() == nil })
+}
+
+// TestConsumerBoundAgainAfterAFailedRebind: the events stream is deleted
+// under a running worker, so its first attempt to bind the consumer again
+// fails; pulls on the vanished consumer are then answered "no responders".
+// Once the stream is back, those answers must lead to another attempt, or
+// the kind would never be consumed again.
+func TestConsumerBoundAgainAfterAFailedRebind(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	logs := &proctest.Buffer{}
+	cfg := testConfig()
+	cfg.Kinds = []schemas.Kind{schemas.Activity}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	w.start(nil, cfg)
+	w.publish(schemas.Activity, activity(1), nil)
+	waitFor(t, 10*time.Second, "first delivery", func() bool { return w.emu.ActivityCount() == 1 })
+
+	if err := w.js.DeleteStream(context.Background(), w.names.EventsStream()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a rebind that fails without the stream", func() bool {
+		return strings.Contains(logs.String(), "cannot be bound again")
+	})
+	if err := queue.EnsureStreams(context.Background(), w.js, queue.StreamConfig{Names: w.names, AckWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(schemas.Activity, activity(2), nil)
+	waitFor(t, 20*time.Second, "delivery once the stream is back", func() bool { return w.emu.ActivityCount() == 2 })
 }
