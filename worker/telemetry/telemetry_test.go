@@ -301,20 +301,7 @@ func TestHTTPTransportUnsampledParent(t *testing.T) {
 	_, sampled := remoteParent()
 	unsampled := sampled.WithTraceFlags(0)
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), unsampled)
-	for _, c := range []context.Context{ctx, context.Background()} {
-		req, err := http.NewRequestWithContext(c, http.MethodPut, api.URL+"/activities/", strings.NewReader("{}"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if req.Header.Get("Traceparent") != "" {
-			t.Error("the caller's request was changed")
-		}
-	}
+	putEach(t, client, api.URL+"/activities/", ctx, context.Background())
 	want := "00-" + unsampled.TraceID().String() + "-" + unsampled.SpanID().String() + "-00"
 	if got := (<-headers).Get("Traceparent"); got != want {
 		t.Errorf("traceparent %q, want the unsampled parent's %q", got, want)
@@ -344,20 +331,7 @@ func TestHTTPTransportWithoutTracing(t *testing.T) {
 	client := &http.Client{Transport: HTTPTransport(nil, noop.NewTracerProvider(), nil)}
 
 	ctx, parent := remoteParent()
-	for _, c := range []context.Context{ctx, context.Background()} {
-		req, err := http.NewRequestWithContext(c, http.MethodPut, api.URL+"/activities/", strings.NewReader("{}"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if req.Header.Get("Traceparent") != "" {
-			t.Error("the caller's request was changed")
-		}
-	}
+	putEach(t, client, api.URL+"/activities/", ctx, context.Background())
 	want := "00-" + parent.TraceID().String() + "-" + parent.SpanID().String() + "-01"
 	if got := (<-headers).Get("Traceparent"); got != want {
 		t.Errorf("traceparent %q, want the producer's %q", got, want)
@@ -383,5 +357,25 @@ func TestLogHandlerAddsTraceIDs(t *testing.T) {
 	}
 	if strings.Contains(lines[1], "trace_id") {
 		t.Errorf("trace id without a span: %s", lines[1])
+	}
+}
+
+// putEach makes one PUT to url under each of ctxs, and checks that the
+// transport left the caller's request as it was.
+func putEach(t *testing.T, client *http.Client, url string, ctxs ...context.Context) {
+	t.Helper()
+	for _, c := range ctxs {
+		req, err := http.NewRequestWithContext(c, http.MethodPut, url, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if req.Header.Get("Traceparent") != "" {
+			t.Error("the caller's request was changed")
+		}
 	}
 }
