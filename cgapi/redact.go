@@ -223,14 +223,21 @@ func (r *redactor) redactError(err error, tokens ...string) error {
 	return err
 }
 
-// cleanCause is err with a cleaned message, keeping err for errors.Is.
+// cleanCause is err with a cleaned message. A cause with a chain of its
+// own (a transport error) is kept behind it for errors.Is; a leaf, the
+// server's text itself, is not, so no copy of the credential stays
+// reachable by unwrapping.
 func (r *redactor) cleanCause(err error, clean func(string) string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	if c := clean(msg); c != msg {
-		return &scrubbedError{msg: c, cause: err}
+	c := clean(msg)
+	switch {
+	case c == msg:
+		return err
+	case errors.Unwrap(err) == nil:
+		return errors.New(c)
 	}
-	return err
+	return &scrubbedError{msg: c, cause: err}
 }

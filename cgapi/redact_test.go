@@ -174,6 +174,12 @@ func TestEchoedCredentialsAreRedacted(t *testing.T) {
 			if !strings.Contains(err.Error(), "[redacted]") {
 				t.Errorf("nothing redacted in %q: did the echo reach the error?", err)
 			}
+			// Nor is an unredacted copy left in the chain.
+			for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+				if l := leaks(e.Error()); len(l) > 0 {
+					t.Errorf("wrapped error %T leaks %v", e, l)
+				}
+			}
 		})
 	}
 }
