@@ -232,22 +232,30 @@ func EntryOf(l *Letter) Entry {
 // listSummaryBytes bounds the error summary in List's table.
 const listSummaryBytes = 80
 
+// Entries calls fn with the entry of every dead letter matching f, in
+// stream order, reading headers only. It is what List prints and what
+// `cgworker status` counts, so the two never disagree on a letter.
+func Entries(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filter, fn func(Entry) error) error {
+	stream, err := dlqStream(ctx, js, names)
+	if err != nil {
+		return err
+	}
+	return scan(ctx, stream, names, f, false, func(l *Letter) error { return fn(EntryOf(l)) })
+}
+
 // List writes the dead letters matching f to w, one per line: a table for
 // people, or with jsonOut one JSON object (Entry) per line and nothing
 // else, for scripts. It returns how many it wrote.
 func List(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filter, w io.Writer, jsonOut bool) (n int, err error) {
-	stream, err := dlqStream(ctx, js, names)
-	if err != nil {
-		return 0, err
-	}
 	const row = "%-10v %-8v %-10v %-8v %-20v %v\n"
-	if !jsonOut {
-		fmt.Fprintf(w, row, "SEQ", "KIND", "ERROR-KIND", "ATTEMPTS", "FAILED-AT", "ERROR")
-	}
+	header := !jsonOut
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	err = scan(ctx, stream, names, f, false, func(l *Letter) error {
-		e := EntryOf(l)
+	err = Entries(ctx, js, names, f, func(e Entry) error {
+		if header {
+			header = false
+			fmt.Fprintf(w, row, "SEQ", "KIND", "ERROR-KIND", "ATTEMPTS", "FAILED-AT", "ERROR")
+		}
 		n++
 		if jsonOut {
 			return enc.Encode(e)
@@ -256,6 +264,9 @@ func List(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filt
 		return err
 	})
 	if !jsonOut && err == nil {
+		if header { // no letter: the table is still headed
+			fmt.Fprintf(w, row, "SEQ", "KIND", "ERROR-KIND", "ATTEMPTS", "FAILED-AT", "ERROR")
+		}
 		fmt.Fprintf(w, "%s\n", count(n, "dead letter"))
 	}
 	return n, err

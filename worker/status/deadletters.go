@@ -1,13 +1,9 @@
 package status
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,14 +31,13 @@ type DeadLetterGroup struct {
 	Newest    time.Time `json:"newest,omitzero"`
 }
 
-// readDeadLetters reads every letter's headers through the same reader as
-// `cgworker dlq list --json`, whose fields are documented (README, "Dead
-// letters"), so the two commands never disagree on a letter's kind or
-// error kind.
+// readDeadLetters reads every letter's headers through deadletter.Entries,
+// the reader behind `cgworker dlq list`, so the two commands never disagree
+// on a letter's kind or error kind.
 func readDeadLetters(ctx context.Context, js jetstream.JetStream, cfg Config, r *Report) error {
 	since := cfg.Now().Add(-cfg.DeadLetterWindow)
 	groups := map[[2]string]*DeadLetterGroup{}
-	sink := &entryLines{fn: func(e deadletter.Entry) {
+	err := deadletter.Entries(ctx, js, cfg.Names, deadletter.Filter{}, func(e deadletter.Entry) error {
 		key := [2]string{e.Kind, e.ErrorKind}
 		g := groups[key]
 		if g == nil {
@@ -53,7 +48,7 @@ func readDeadLetters(ctx context.Context, js jetstream.JetStream, cfg Config, r 
 		r.DeadLetters.Total++
 		at, err := time.Parse(time.RFC3339Nano, e.FailedAt)
 		if err != nil {
-			return // a letter without a failure time still counts
+			return nil // a letter without a failure time still counts
 		}
 		if at.After(g.Newest) {
 			g.Newest = at.UTC()
@@ -65,17 +60,14 @@ func readDeadLetters(ctx context.Context, js jetstream.JetStream, cfg Config, r 
 			g.Recent++
 			r.DeadLetters.Recent++
 		}
-	}}
-	_, err := deadletter.List(ctx, js, cfg.Names, deadletter.Filter{}, sink, true)
+		return nil
+	})
 	if err != nil {
 		if _, serr := js.Stream(ctx, cfg.Names.DLQStream()); errors.Is(serr, jetstream.ErrStreamNotFound) {
 			r.Missing = append(r.Missing, "stream "+cfg.Names.DLQStream())
 			return nil
 		}
 		return err
-	}
-	if sink.err != nil {
-		return sink.err
 	}
 	r.DeadLetters.Groups = []DeadLetterGroup{}
 	for _, g := range groups {
@@ -106,33 +98,4 @@ func advice(errorKind string) string {
 		return "events arrive on a subject that is no kind; fix the producer or `cgworker dlq replay --to KIND`"
 	}
 	return "see `cgworker dlq list`"
-}
-
-// entryLines decodes the JSON lines List writes, one Entry each, as they
-// arrive, so memory stays flat however many letters there are.
-type entryLines struct {
-	fn  func(deadletter.Entry)
-	buf []byte
-	err error
-}
-
-func (w *entryLines) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := strings.TrimSpace(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-		if line == "" {
-			continue
-		}
-		var e deadletter.Entry
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			w.err = fmt.Errorf("dead letter listing: %w", err)
-			return 0, w.err
-		}
-		w.fn(e)
-	}
 }
