@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -36,7 +35,7 @@ func header(h nats.Header, key string) string { return queue.HeaderCarrier(h).Ge
 // request still carries the activity's identity fields for the dead letter.
 func (w *Worker) prepare(kind schemas.Kind, m jetstream.Msg, meta *jetstream.MsgMetadata) (request, *schemas.Error) {
 	req := request{kind: kind}
-	if lost, err := queue.HeadersLost(context.Background(), w.js, m, meta); err != nil {
+	if lost, err := queue.HeadersLost(w.stopping, w.js, m, meta); err != nil {
 		req.unchecked = err
 		return req, nil
 	} else if lost {
