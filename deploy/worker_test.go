@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/cgworker/cgworker/cgapi/cgapitest"
 	"github.com/cgworker/cgworker/cgapi/emulator"
 	"github.com/cgworker/cgworker/queue/natstest"
@@ -54,12 +51,7 @@ func scrapeBusyWorker(t *testing.T) string {
 		return addr != "", p.Tail(5)
 	})
 
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := srv.JetStream(t)
 	natstest.Publish(t, js, "cg.events.activity", []byte(validActivity), 20)
 	natstest.Publish(t, js, "cg.events.activity", []byte(`{"account":"Initech","type":"Meeting","source":"test","contact":"nobody@example.com"}`), 1)
 	natstest.Publish(t, js, "cg.events.activity", []byte(`{"account":""}`), 2)

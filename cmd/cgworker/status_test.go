@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/natstest"
@@ -31,12 +30,7 @@ func statusCLI(t *testing.T, args ...string) (int, string) {
 func TestStatusCommandExitCodes(t *testing.T) {
 	t.Parallel()
 	srv := natstest.NewServer(t)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := srv.JetStream(t)
 	ctx := context.Background()
 	qcfg := queue.StreamConfig{Names: queue.NewNames("cg")}
 	if err := queue.EnsureStreams(ctx, js, qcfg); err != nil {

@@ -40,15 +40,7 @@ func setup(t *testing.T) world {
 	t.Helper()
 	ctx := context.Background()
 	srv := natstest.NewServer(t)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := srv.JetStream(t)
 	w := world{js: js, names: queue.NewNames("cg"), started: time.Now()}
 	qcfg := queue.StreamConfig{Names: w.names, AckWait: time.Minute}
 	if err := queue.EnsureStreams(ctx, js, qcfg); err != nil {
@@ -232,12 +224,7 @@ func TestStatusAttention(t *testing.T) {
 func TestStatusMissing(t *testing.T) {
 	t.Parallel()
 	srv := natstest.NewServer(t)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := srv.JetStream(t)
 	r, err := status.Read(context.Background(), js, status.Config{SyncInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
