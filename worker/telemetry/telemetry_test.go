@@ -250,12 +250,7 @@ func TestOTLPExport(t *testing.T) {
 // the request carries that span's traceparent without any global set up.
 func TestHTTPTransport(t *testing.T) {
 	t.Parallel()
-	headers := make(chan http.Header, 1)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		headers <- r.Header.Clone()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(api.Close)
+	api, headers := headerEcho(t, 1)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	client := &http.Client{Transport: HTTPTransport(nil, tp, nil)}
@@ -287,12 +282,7 @@ func TestHTTPTransport(t *testing.T) {
 // trace context is left to the sampler, which starts a trace.
 func TestHTTPTransportUnsampledParent(t *testing.T) {
 	t.Parallel()
-	headers := make(chan http.Header, 2)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		headers <- r.Header.Clone()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(api.Close)
+	api, headers := headerEcho(t, 2)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
@@ -322,12 +312,7 @@ func TestHTTPTransportUnsampledParent(t *testing.T) {
 // context still reaches the API, the caller's request is left as it was.
 func TestHTTPTransportWithoutTracing(t *testing.T) {
 	t.Parallel()
-	headers := make(chan http.Header, 2)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		headers <- r.Header.Clone()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(api.Close)
+	api, headers := headerEcho(t, 2)
 	client := &http.Client{Transport: HTTPTransport(nil, noop.NewTracerProvider(), nil)}
 
 	ctx, parent := remoteParent()
@@ -378,4 +363,16 @@ func putEach(t *testing.T, client *http.Client, url string, ctxs ...context.Cont
 			t.Error("the caller's request was changed")
 		}
 	}
+}
+
+// headerEcho is an API that answers 204 and hands the test the headers of
+// each of up to n requests.
+func headerEcho(t *testing.T, n int) (*httptest.Server, <-chan http.Header) {
+	headers := make(chan http.Header, n)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(api.Close)
+	return api, headers
 }
