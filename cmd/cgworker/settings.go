@@ -219,14 +219,6 @@ func (c *config) integer(env string) int            { return get[int](c, env) }
 func (c *config) boolean(env string) bool           { return get[bool](c, env) }
 func (c *config) duration(env string) time.Duration { return get[time.Duration](c, env) }
 
-func (c *config) required(env string) string {
-	v := c.str(env)
-	if v == "" {
-		c.fail(env, "required")
-	}
-	return v
-}
-
 func (c *config) fail(env, format string, args ...any) {
 	if c.err == nil {
 		c.err = &settingError{env: env, msg: fmt.Sprintf(format, args...)}

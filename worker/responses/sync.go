@@ -176,9 +176,6 @@ func replicaID() string {
 	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 }
 
-// Replica is the name under which this Sync holds the lease.
-func (s *Sync) Replica() string { return s.cfg.Replica }
-
 // Run polls at once and then every Interval until ctx is done, and returns
 // nil then. A failed pass is logged and recorded in the state; the next
 // poll resumes from the stored cursor. With Interval 0 it returns at once.
