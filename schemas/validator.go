@@ -54,6 +54,7 @@ type Validator struct {
 // compiled is one kind's schema, and where it came from.
 type compiled struct {
 	schema    *jsonschema.Schema
+	precheck  *precheck                     // nil: the schema uses keywords it does not read
 	locations map[string]*jsonschema.Schema // every subschema by Location
 	source    string                        // "built-in" or the file path
 }
@@ -134,7 +135,7 @@ func compileKind(k Kind, dir string) (*compiled, error) {
 	}
 	locations := map[string]*jsonschema.Schema{}
 	indexLocations(sch, locations)
-	return &compiled{schema: sch, locations: locations, source: source}, nil
+	return &compiled{schema: sch, precheck: newPrecheck(sch), locations: locations, source: source}, nil
 }
 
 // describeCompileError is one line saying what is wrong with a schema: the
@@ -207,7 +208,10 @@ func (v *Validator) validate(kind Kind, body []byte) (any, *Error) {
 	if kind == Activity {
 		dropEmptyOptionals(doc)
 	}
-	err := c.schema.Validate(doc)
+	var err error
+	if c.precheck == nil || !c.precheck.accepts(doc) {
+		err = c.schema.Validate(doc)
+	}
 	if err == nil {
 		if _, ok := doc.(map[string]any); !ok {
 			// Every kind is sent as an object, whatever a replaced
