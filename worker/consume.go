@@ -28,6 +28,7 @@ type Worker struct {
 	client    *cgapi.Client
 	validator *schemas.Validator
 	tracer    trace.Tracer
+	spanNames map[string]string // event subject -> "process <subject>", built once
 	metrics   *metrics
 	health    *health.Health
 	flow      *flow.Set
@@ -73,6 +74,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		client:    client,
 		validator: validator,
 		tracer:    tp.Tracer("github.com/cgworker/cgworker/worker"),
+		spanNames: spanNames(cfg.Names),
 		metrics:   m,
 		health:    cfg.Health,
 		flow:      fs,
@@ -80,6 +82,14 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		sem:       make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
 		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
+}
+
+func spanNames(n queue.Names) map[string]string {
+	out := make(map[string]string, len(schemas.Kinds))
+	for _, k := range schemas.Kinds {
+		out[n.EventSubject(k)] = "process " + n.EventSubject(k)
+	}
+	return out
 }
 
 // endpoint is the flow controller of the API endpoint kind's events go to.
@@ -350,7 +360,11 @@ func (w *Worker) handle(h *held) (detached bool) {
 	}
 	kind, m, meta := h.kind, h.msg, h.meta
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
-	ctx, span := w.tracer.Start(ctx, "process "+m.Subject(), processSpan...)
+	name, ok := w.spanNames[m.Subject()]
+	if !ok {
+		name = "process " + m.Subject()
+	}
+	ctx, span := w.tracer.Start(ctx, name, processSpan...)
 	defer span.End()
 	// Attributes are built only for a span that keeps them: with the noop
 	// provider (no exporter configured) they would be allocated per message
@@ -370,8 +384,8 @@ func (w *Worker) handle(h *held) (detached bool) {
 			attribute.Int("messaging.message.body.size", len(m.Data())),
 		)
 	}
-	w.metrics.inFlight.Add(ctx, 1)
-	defer w.metrics.inFlight.Add(ctx, -1)
+	w.metrics.inFlight.Add(1)
+	defer w.metrics.inFlight.Add(-1)
 
 	// The validation span only under a recorded span: with one trace in
 	// ten sampled, the other nine would start a span nobody keeps.

@@ -41,8 +41,12 @@ func (w *Worker) put(ctx context.Context, h *held, req request) flow.Result {
 func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 	var retry *flow.Retry // made at the first failure: most PUTs need none
 	// PUTs follow putCtx (abandoned only when shutdown runs out of time)
-	// but carry the message's span, so traceparent reaches the API.
-	putCtx := trace.ContextWithSpan(w.putCtx, trace.SpanFromContext(ctx))
+	// but carry the message's span, so traceparent reaches the API; a
+	// message without a trace has nothing to carry.
+	putCtx := w.putCtx
+	if span := trace.SpanFromContext(ctx); span.SpanContext().IsValid() {
+		putCtx = trace.ContextWithSpan(putCtx, span)
+	}
 	for attempt := 1; ; attempt++ {
 		res := w.put(putCtx, h, req)
 		if retry != nil {

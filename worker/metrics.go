@@ -20,11 +20,17 @@ import (
 
 // metrics are the pipeline's OpenTelemetry instruments. Attribute sets are
 // built once: recording on the hot path allocates nothing.
+//
+// The two recorded for every event, events settled and messages held, are
+// atomic counters read by asynchronous instruments when metrics are
+// collected: a synchronous instrument costs an attribute-set lookup and a
+// lock per call, four calls per event (DESIGN.md, "Per-event cost"). The
+// series and their values are the same either way.
 type metrics struct {
-	events      metric.Int64Counter
+	events      [len(kindIndex)][numActions]atomic.Int64 // settled, by kind and outcome
+	inFlight    atomic.Int64                             // messages held
 	retries     metric.Int64Counter
 	deadLetters metric.Int64Counter
-	inFlight    metric.Int64UpDownCounter
 	putDuration metric.Float64Histogram
 
 	// deadLetterFailures counts dead letters that could not be stored.
@@ -37,6 +43,25 @@ type metrics struct {
 	meter      metric.Meter
 }
 
+// kindIndex numbers the kinds for the events table.
+var kindIndex = [...]schemas.Kind{schemas.Activity, schemas.Account, schemas.Contact}
+
+func indexOf(k schemas.Kind) int {
+	for i, known := range kindIndex {
+		if known == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// settled counts one settled event.
+func (m *metrics) settled(kind schemas.Kind, a Action) {
+	if i := indexOf(kind); i >= 0 && a >= 0 && a < numActions {
+		m.events[i][a].Add(1)
+	}
+}
+
 type consumerCounts struct {
 	pending, ackPending atomic.Int64
 }
@@ -47,13 +72,15 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	}
 	m := &metrics{meter: mp.Meter("github.com/cgworker/cgworker/worker")}
 	var errs [5]error
-	m.events, errs[0] = m.meter.Int64Counter("cgworker.events",
+	var events metric.Int64ObservableCounter
+	var inFlight metric.Int64ObservableUpDownCounter
+	events, errs[0] = m.meter.Int64ObservableCounter("cgworker.events",
 		metric.WithDescription("Events settled, by kind and outcome (delivered, dead-lettered, retry-later, handed-back)."))
 	m.retries, errs[1] = m.meter.Int64Counter("cgworker.retries",
 		metric.WithDescription("In-process retries of API calls, by kind and reason."))
 	m.deadLetters, errs[2] = m.meter.Int64Counter("cgworker.dead_letters",
 		metric.WithDescription("Dead letters stored, by kind and error kind."))
-	m.inFlight, errs[3] = m.meter.Int64UpDownCounter("cgworker.in_flight",
+	inFlight, errs[3] = m.meter.Int64ObservableUpDownCounter("cgworker.in_flight",
 		metric.WithDescription("Messages held by this replica."))
 	m.putDuration, errs[4] = m.meter.Float64Histogram("cgworker.api.request.duration",
 		metric.WithUnit("s"),
@@ -65,7 +92,23 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err := errors.Join(append(errs[:], ferr)...); err != nil {
 		return nil, err
 	}
-	m.inFlight.Add(context.Background(), 0) // present from the start, for dashboards
+	// Never unregistered: the counts stay readable after Run returns, as a
+	// synchronous counter's would.
+	if _, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		// in_flight is present from the start, for dashboards; an outcome
+		// once it has happened, as a synchronous counter would show it.
+		o.ObserveInt64(inFlight, m.inFlight.Load())
+		for i, kind := range kindIndex {
+			for a := range numActions {
+				if n := m.events[i][a].Load(); n > 0 {
+					o.ObserveInt64(events, n, kindOutcome(kind, Action(a)))
+				}
+			}
+		}
+		return nil
+	}, events, inFlight); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -152,10 +195,10 @@ var (
 	}()
 )
 
-func attrTable2(k1, k2 string, values []string) map[schemas.Kind]map[string]metric.AddOption {
-	out := map[schemas.Kind]map[string]metric.AddOption{}
+func attrTable2(k1, k2 string, values []string) map[schemas.Kind]map[string]metric.MeasurementOption {
+	out := map[schemas.Kind]map[string]metric.MeasurementOption{}
 	for _, k := range schemas.Kinds {
-		out[k] = map[string]metric.AddOption{}
+		out[k] = map[string]metric.MeasurementOption{}
 		for _, v := range values {
 			out[k][v] = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, string(k)), attribute.String(k2, v)))
 		}
@@ -163,14 +206,14 @@ func attrTable2(k1, k2 string, values []string) map[schemas.Kind]map[string]metr
 	return out
 }
 
-func lookup(t map[schemas.Kind]map[string]metric.AddOption, kind schemas.Kind, v, k2 string) metric.AddOption {
+func lookup(t map[schemas.Kind]map[string]metric.MeasurementOption, kind schemas.Kind, v, k2 string) metric.MeasurementOption {
 	if o, ok := t[kind][v]; ok {
 		return o
 	}
 	return metric.WithAttributes(attribute.String("kind", string(kind)), attribute.String(k2, v))
 }
 
-func kindOutcome(kind schemas.Kind, a Action) metric.AddOption {
+func kindOutcome(kind schemas.Kind, a Action) metric.MeasurementOption {
 	return lookup(outcomeSets, kind, a.String(), "outcome")
 }
 

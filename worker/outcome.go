@@ -29,6 +29,8 @@ const (
 	// HandBack: the worker is shutting down; the message goes back to
 	// JetStream at once (Nak) for another replica.
 	HandBack
+
+	numActions = iota
 )
 
 func (a Action) String() string {
@@ -93,7 +95,7 @@ func (w *Worker) settle(ctx context.Context, h *held, req request, o Outcome) {
 		// The server redelivers after the ack wait: nothing is lost.
 		log.WarnContext(ctx, "settling message failed", "kind", h.kind, "seq", h.seq, "action", o.Action.String(), "error", err)
 	}
-	w.metrics.events.Add(ctx, 1, kindOutcome(h.kind, o.Action))
+	w.metrics.settled(h.kind, o.Action)
 	if w.cfg.OnSettled != nil {
 		w.cfg.OnSettled(Settled{Kind: h.kind, Seq: h.seq, Action: o.Action, ErrorKind: o.ErrorKind, Error: errText(o.Err), Delay: o.Delay})
 	}

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -97,6 +98,13 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	// OTEL_SDK_DISABLED turns off OTLP export and span recording; /metrics
 	// is ours (README, "Configuration") and stays.
 	disabled := sdkDisabled(lookup)
+	tracing := !disabled && exporting(lookup, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if _, set := lookup("OTEL_METRICS_EXEMPLAR_FILTER"); !set && !tracing {
+		// Exemplars link a measurement to its sampled trace; with no trace
+		// recorded there is none to link, yet the default filter would
+		// still be asked for every measurement.
+		mopts = append(mopts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+	}
 	if !disabled && exporting(lookup, "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
@@ -110,7 +118,7 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	t.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	// Traces.
-	if !disabled && exporting(lookup, "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+	if tracing {
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
 			return nil, err
