@@ -18,6 +18,9 @@ type ActivityFields struct {
 // the schema, the fields are still filled as far as they can be read, so a
 // dead letter can carry the reference the producer chose.
 func (v *Validator) ValidateActivity(body []byte) (ActivityFields, error) {
+	if f, ok := v.prechecked(body); ok {
+		return f, nil
+	}
 	doc, verr := v.validate(Activity, body)
 	var f ActivityFields
 	obj, _ := doc.(map[string]any)
@@ -55,6 +58,29 @@ func (v *Validator) ValidateActivity(body []byte) (ActivityFields, error) {
 		return f, newError(Schema, fields)
 	}
 	return f, nil
+}
+
+// activityFieldNames are the members ValidateActivity returns.
+var activityFieldNames = [...]string{memberReference, memberHappenedAt}
+
+// prechecked is ValidateActivity's answer for a body the precheck accepts
+// as text, read in the same walk; ok is false for any other body, and for
+// one whose happened_at does not parse, so that its error comes from the
+// one place that words it.
+func (v *Validator) prechecked(body []byte) (f ActivityFields, ok bool) {
+	var got [len(activityFieldNames)]string
+	if !v.acceptsText(Activity, body, emptyMeansAbsent[:], activityFieldNames[:], got[:]) {
+		return ActivityFields{}, false
+	}
+	f.Reference = got[0]
+	if got[1] != "" {
+		norm, err := NormalizeHappenedAt(got[1])
+		if err != nil {
+			return ActivityFields{}, false
+		}
+		f.HappenedAt = norm
+	}
+	return f, true
 }
 
 // addField adds msg under key, making fields on the first error.

@@ -138,6 +138,14 @@ func (d *decoder) literal(lit string) bool {
 // written: json.Number keeps every digit.
 func (d *decoder) number() (any, bool) {
 	start := d.i
+	if !d.skipNumber() {
+		return nil, false
+	}
+	return json.Number(d.s[start:d.i]), true
+}
+
+// skipNumber steps over a number, reporting whether it is well formed.
+func (d *decoder) skipNumber() bool {
 	if d.s[d.i] == '-' {
 		d.i++
 	}
@@ -145,12 +153,12 @@ func (d *decoder) number() (any, bool) {
 	case d.i < len(d.s) && d.s[d.i] == '0':
 		d.i++
 	case d.digits() == 0:
-		return nil, false
+		return false
 	}
 	if d.i < len(d.s) && d.s[d.i] == '.' {
 		d.i++
 		if d.digits() == 0 {
-			return nil, false
+			return false
 		}
 	}
 	if d.i < len(d.s) && (d.s[d.i] == 'e' || d.s[d.i] == 'E') {
@@ -159,10 +167,10 @@ func (d *decoder) number() (any, bool) {
 			d.i++
 		}
 		if d.digits() == 0 {
-			return nil, false
+			return false
 		}
 	}
-	return json.Number(d.s[start:d.i]), true
+	return true
 }
 
 func (d *decoder) digits() int {

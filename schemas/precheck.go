@@ -44,6 +44,10 @@ type precheck struct {
 	pattern              jsonschema.Regexp
 	not                  *precheck
 	allOf, anyOf         []*precheck
+	// notRequired: not is {"required": [...]} and nothing else (the
+	// activity's "not both information members"), which the walk over
+	// the text answers from the members it sees, without a second walk.
+	notRequired bool
 }
 
 // typeSet is a set of JSON types.
@@ -165,6 +169,11 @@ func buildPrecheck(s *jsonschema.Schema, built map[*jsonschema.Schema]*precheck)
 		if p.not = buildPrecheck(s.Not, built); p.not == nil {
 			return nil
 		}
+		n := p.not
+		p.notRequired = len(n.required) > 0 && len(n.required) <= 64 && n.boolean == nil && n.types == 0 &&
+			n.constant == nil && n.format == nil && n.properties == nil && n.additional == nil && !n.noAdditional &&
+			n.minProps < 0 && n.maxProps < 0 && n.minLength < 0 && n.maxLength < 0 && n.pattern == nil &&
+			n.not == nil && len(n.allOf) == 0 && len(n.anyOf) == 0
 	}
 	for _, l := range []struct {
 		from []*jsonschema.Schema

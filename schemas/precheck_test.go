@@ -58,6 +58,10 @@ func TestPrecheckMatchesLibraryOnBuiltins(t *testing.T) {
 			if pre != lib {
 				t.Fatalf("%s #%d: precheck %v, library %v on %s", k, i, pre, lib, body)
 			}
+			_, isObject := doc.(map[string]any)
+			if text := acceptsText(v, k, body); text != (lib && isObject) {
+				t.Fatalf("%s #%d: precheck over the text %v, library %v on %s", k, i, text, lib, body)
+			}
 			if lib {
 				accepted++
 			} else {
@@ -69,6 +73,16 @@ func TestPrecheckMatchesLibraryOnBuiltins(t *testing.T) {
 			t.Errorf("%s: %d accepted, %d rejected: the generator is off", k, accepted, rejected)
 		}
 	}
+}
+
+// acceptsText is the precheck over the text as Validate and
+// ValidateActivity use it.
+func acceptsText(v *Validator, kind Kind, body []byte) bool {
+	if kind != Activity {
+		return v.acceptsText(kind, body, nil, nil, nil)
+	}
+	_, ok := v.prechecked(body)
+	return ok
 }
 
 // generate makes a document of kind that is valid or nearly so.
@@ -175,15 +189,43 @@ func FuzzPrecheckAgreesWithLibrary(f *testing.F) {
 	f.Add([]byte(`{"Account Name":"ACME","Seats":3,"Tags":["x"]}`))
 	f.Add([]byte(`{"Email":"","Phone":"+1 555"}`))
 	f.Add([]byte(`{"Email":null,"Phone":""}`))
+	f.Add([]byte(`{"account":"a","type":"t","source":"s","reference":"r","reference":"","happened_at":"2019-01-01","contact":"","contact":"x"}`))
+	f.Add([]byte(` {"account":"a\u00e9","type":"t","source":"s","additional_information_array":{"k":"v","k":1}} `))
+	f.Add([]byte(`{"Account Name":"a"}x`))
 	v := validator(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		doc, perr := parse(body)
-		if perr != nil {
-			return
-		}
+		valid := perr == nil && checkUTF8(body) == nil
 		for _, k := range Kinds {
+			// Over the text: never a body the full path would turn down,
+			// and the same identity fields.
+			if acceptsText(v, k, body) {
+				if !valid {
+					t.Fatalf("%s: precheck over the text accepts a body that is not JSON or not UTF-8: %q", k, body)
+				}
+				d, _ := parse(body)
+				if k == Activity {
+					dropEmptyOptionals(d)
+				}
+				if _, ok := d.(map[string]any); !ok || !libraryAccepts(t, v, k, d) {
+					t.Fatalf("%s: precheck over the text accepts what the library rejects: %s", k, body)
+				}
+			}
+			if !valid {
+				continue
+			}
 			if v.kinds[k].precheck.accepts(doc) && !libraryAccepts(t, v, k, doc) {
 				t.Fatalf("%s: precheck accepts what the library rejects: %s", k, body)
+			}
+		}
+		if f, ok := v.prechecked(body); ok {
+			doc, _ := parse(body)
+			dropEmptyOptionals(doc)
+			obj := doc.(map[string]any)
+			wantRef, _ := obj["reference"].(string)
+			wantAt, _ := obj["happened_at"].(string)
+			if f.Reference != wantRef || (f.HappenedAt == "") != (wantAt == "") {
+				t.Fatalf("fields %+v, document has reference %q, happened_at %q: %s", f, wantRef, wantAt, body)
 			}
 		}
 	})
@@ -250,6 +292,9 @@ func TestPrecheckKeywords(t *testing.T) {
 				lib := libraryAccepts(t, v, Account, doc)
 				if pre := p.accepts(doc); pre && !lib {
 					t.Errorf("%s on %s: precheck accepts, library rejects", c.schema, d)
+				}
+				if text := acceptsText(v, Account, []byte(d)); text && !lib {
+					t.Errorf("%s on %s: precheck over the text accepts, library rejects", c.schema, d)
 				}
 				// Same verdict through Validate, whichever path decides.
 				if got := v.Validate(Account, []byte(d)) == nil; got != lib && strings.HasPrefix(d, "{") {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -185,10 +186,31 @@ func indexLocations(s *jsonschema.Schema, into map[string]*jsonschema.Schema) {
 
 // Validate checks body against kind's schema. It returns nil or *Error.
 func (v *Validator) Validate(kind Kind, body []byte) error {
+	var absent []string
+	if kind == Activity {
+		absent = emptyMeansAbsent[:]
+	}
+	if v.acceptsText(kind, body, absent, nil, nil) {
+		return nil
+	}
 	if _, err := v.validate(kind, body); err != nil {
 		return err
 	}
 	return nil
+}
+
+// acceptsText reports whether kind's precheck accepts body as it stands,
+// without decoding it (precheck_text.go), and body is what validate would
+// pass: valid UTF-8, and an object. Anything else takes validate's path.
+func (v *Validator) acceptsText(kind Kind, body []byte, absent, capture, got []string) bool {
+	c := v.kinds[kind]
+	if c == nil || c.precheck == nil || !utf8.Valid(body) {
+		return false
+	}
+	if i := bytes.IndexFunc(body, func(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }); i < 0 || body[i] != '{' {
+		return false
+	}
+	return c.precheck.acceptsText(body, absent, capture, got)
 }
 
 // validate parses and validates body, returning the parsed document for
