@@ -40,8 +40,8 @@ type Worker struct {
 	stopping context.Context
 	putCtx   context.Context
 
-	sem      chan struct{} // one slot per message held: in flight or queued
-	jobs     chan *held    // fetched messages for the handler goroutines
+	slots    *slotPool  // one slot per message held: in flight or queued
+	jobs     chan *held // fetched messages for the handler goroutines
 	handlers sync.WaitGroup
 	inflight *inProgress
 
@@ -79,7 +79,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		health:    cfg.Health,
 		flow:      fs,
 		ownFlow:   own,
-		sem:       make(chan struct{}, cfg.Concurrency+cfg.Lookahead),
+		slots:     newSlotPool(cfg.Concurrency + cfg.Lookahead),
 		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
 }
@@ -200,8 +200,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	api := w.endpoint(kind)
 	// Half the look-ahead: the other half is still queued for the handlers
 	// while the fetch makes its round trip. And at most half the slots
-	// shared among the kinds' pulls, so that pulls each holding slots while
-	// they wait for more can never hold them all.
+	// shared among the kinds' pulls, so that each kind gets its turn.
 	slots := w.cfg.Concurrency + w.cfg.Lookahead
 	refill := max(min(w.cfg.Lookahead/2, w.cfg.Batch, slots/(2*len(w.cfg.Kinds))), 1)
 	flowing := false
@@ -209,22 +208,14 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 		if !api.WaitReady(w.stopping) {
 			return
 		}
-		k := 0
-		for want := 1; k < want; k++ {
-			select {
-			case w.sem <- struct{}{}:
-			case <-w.stopping.Done():
-				w.releaseSlots(k)
-				return
-			}
-			if flowing {
-				want = refill
-			}
-		}
+		least, most := 1, 1
 		if flowing {
-			for k < w.cfg.Batch && w.trySlot() {
-				k++
-			}
+			least, most = refill, w.cfg.Batch
+		}
+		k := w.slots.acquire(w.stopping, least, most)
+		if w.stopping.Err() != nil {
+			w.releaseSlots(k)
+			return
 		}
 		var batch jetstream.MessageBatch
 		var err error
@@ -300,21 +291,7 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 	return nc
 }
 
-// trySlot takes a free slot if there is one.
-func (w *Worker) trySlot() bool {
-	select {
-	case w.sem <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *Worker) releaseSlots(n int) {
-	for range n {
-		<-w.sem
-	}
-}
+func (w *Worker) releaseSlots(n int) { w.slots.release(n) }
 
 // processSpan are the start options of a message's span, built once.
 var processSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
