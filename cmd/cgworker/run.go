@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -82,15 +80,8 @@ func runCmd(ctx context.Context, args []string, e env) error {
 // down in order: stop consuming and drain, stop the sync, close NATS, flush
 // telemetry.
 func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
-	// The worker's heap is a few MiB of short-lived garbage: at the
-	// runtime's default GOGC=100 the collector runs constantly (about 13%
-	// of the CPU at full load). 400 costs ~10 MiB of heap and saves ~20% of
-	// the CPU per event: the live heap is 2-3 MiB, so the goal is the
-	// runtime's floor, 4 MiB x GOGC/100 = 16 MiB (DESIGN.md, "Per-event
-	// cost and memory"). An operator's GOGC (or GOMEMLIMIT) still rules.
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(400)
-	}
+	// GOGC is the runtime's default, 100 (DESIGN.md, "Per-event cost and
+	// memory").
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version})
 	if err != nil {
 		return fmt.Errorf("OpenTelemetry: %w", err)

@@ -112,6 +112,9 @@ func TestBaseline(t *testing.T) {
 //   - gc=...: cgworker with another GOGC or a GOMEMLIMIT (a) against the
 //     plain consumer (b), to price the garbage collector's setting.
 //   - replicas=3: three cgworker replicas against one.
+//   - against/latency=0, against/latency=20ms, with -against BIN: this
+//     build (a) against another cgworker binary (b), an older build say,
+//     to price a change with everything else equal.
 //
 // Everything shares the machine's cores: the NATS server in the test
 // process, the emulator process and the replicas.
@@ -154,6 +157,17 @@ func BenchmarkBinary(b *testing.B) {
 			compare(b, runSpec{emulator: cg, events: backlog0}, cgworker.with(env), baseline)
 		})
 	}
+	if *against != "" {
+		// This build against another (-against BIN), to price a change:
+		// both sides pay the same emulator and NATS.
+		other := consumer{bin: *against, args: []string{"run"}, replicas: 1}
+		b.Run("against/latency=0", func(b *testing.B) {
+			compare(b, runSpec{emulator: cg, events: backlog0}, cgworker, other)
+		})
+		b.Run("against/latency=20ms", func(b *testing.B) {
+			compare(b, runSpec{emulator: cg, events: backlog20, latency: 20 * time.Millisecond}, cgworker, other)
+		})
+	}
 	b.Run("replicas=3", func(b *testing.B) {
 		three := cgworker
 		three.replicas = 3
@@ -167,6 +181,10 @@ var pairs = flag.Int("pairs", 5, "BenchmarkBinary: alternating runs of each cons
 // profileDir, when set, gets a `perf record` CPU profile of every replica
 // and of the test process (the NATS server) during each backlog drain:
 // read them with `perf report -i FILE --no-children --sort sym`.
+// against is another cgworker binary (an older build, say) that
+// BenchmarkBinary/against compares this build with.
+var against = flag.String("against", "", "BenchmarkBinary/against: another cgworker binary to compare this build with")
+
 var profileDir = flag.String("profile", "", "BenchmarkBinary: directory for perf record profiles of the drains")
 
 // consumer is what a run starts: replicas of a binary with extra
