@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -80,8 +82,15 @@ func runCmd(ctx context.Context, args []string, e env) error {
 // down in order: stop consuming and drain, stop the sync, close NATS, flush
 // telemetry.
 func serve(ctx context.Context, rc runConfig, log *slog.Logger) error {
-	// GOGC is the runtime's default, 100 (DESIGN.md, "Per-event cost and
-	// memory").
+	// GOGC=400: the live heap is about 2 MiB, so the goal is the runtime's
+	// floor, 4 MiB x GOGC/100 = 16 MiB. Against the runtime's 100 that is
+	// about 12 MiB more resident memory for about 7% less CPU per event,
+	// and it keeps exporting traces at 10% sampling within 1.15x the cost
+	// of exporting none (DESIGN.md, "Per-event cost and memory"). An
+	// operator's GOGC (or GOMEMLIMIT) still rules.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version})
 	if err != nil {
 		return fmt.Errorf("OpenTelemetry: %w", err)
