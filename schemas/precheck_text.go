@@ -110,26 +110,30 @@ func (t *textCheck) check(p *precheck) bool {
 	return true
 }
 
-// own walks one value against p's own keywords (not its subschemas).
-func (t *textCheck) own(p *precheck) bool {
-	var typ typeSet
+// typeAt is the type of the value at t.i, told by its first byte; 0 when
+// no value starts there.
+func (t *textCheck) typeAt() typeSet {
 	switch c := t.s[t.i]; {
 	case c == '{':
-		typ = typeObject
+		return typeObject
 	case c == '[':
-		typ = typeArray
+		return typeArray
 	case c == '"':
-		typ = typeString
+		return typeString
 	case c == 't' || c == 'f':
-		typ = typeBoolean
+		return typeBoolean
 	case c == 'n':
-		typ = typeNull
+		return typeNull
 	case c == '-' || c >= '0' && c <= '9':
-		typ = typeNumber
-	default:
-		return false
+		return typeNumber
 	}
-	if p.types != 0 && p.types&typ == 0 {
+	return 0
+}
+
+// own walks one value against p's own keywords (not its subschemas).
+func (t *textCheck) own(p *precheck) bool {
+	typ := t.typeAt()
+	if typ == 0 || p.types != 0 && p.types&typ == 0 {
 		return false
 	}
 	switch typ {
@@ -195,17 +199,9 @@ func (t *textCheck) object(p *precheck) bool {
 			return true
 		}
 		count++
-		for i, r := range p.required {
-			if r == name {
-				seen |= 1 << i
-			}
-		}
+		seen |= bitOf(p.required, name)
 		if p.notRequired {
-			for i, r := range p.not.required {
-				if r == name {
-					seenNot |= 1 << i
-				}
-			}
+			seenNot |= bitOf(p.not.required, name)
 		}
 		if top && t.captured(name) {
 			return false // not a string: the caller's checks on the document
@@ -225,6 +221,18 @@ func (t *textCheck) object(p *precheck) bool {
 		return false // every member "not" names is there: rejected
 	}
 	return seen == 1<<len(p.required)-1
+}
+
+// bitOf is the bit of name in a required list of at most 64 names, 0 if
+// it is not there.
+func bitOf(required []string, name string) uint64 {
+	var bits uint64
+	for i, r := range required {
+		if r == name {
+			bits |= 1 << i
+		}
+	}
+	return bits
 }
 
 // members walks an object from its '{', calling member with each name
@@ -262,21 +270,29 @@ func (t *textCheck) members(member func(name string) bool) bool {
 		if t.i == before && !t.skip() { // member left the value unread
 			return false
 		}
-		t.skipSpace()
-		if t.i >= len(t.s) {
-			return false
-		}
-		c := t.s[t.i]
-		t.i++
-		switch c {
-		case '}':
-			t.depth--
-			return true
-		case ',':
-		default:
-			return false
+		if more, ok := t.after('}'); !more {
+			return ok
 		}
 	}
+}
+
+// after reads what follows a member or an element: a comma (more), or
+// the closing byte, which ends the object or array (ok).
+func (t *textCheck) after(closing byte) (more, ok bool) {
+	t.skipSpace()
+	if t.i >= len(t.s) {
+		return false, false
+	}
+	c := t.s[t.i]
+	t.i++
+	switch c {
+	case ',':
+		return true, true
+	case closing:
+		t.depth--
+		return false, true
+	}
+	return false, false
 }
 
 // isAbsent reports whether the member about to be read is one of absent
@@ -328,20 +344,9 @@ func (t *textCheck) rejects(p *precheck) bool {
 	if p.boolean != nil {
 		return !*p.boolean
 	}
-	var typ typeSet
-	switch c := t.s[t.i]; {
-	case c == '{':
-		typ = typeObject
-	case c == '[':
-		typ = typeArray
-	case c == '"':
-		typ = typeString
-	case c == 't' || c == 'f':
-		typ = typeBoolean
-	case c == 'n':
-		typ = typeNull
-	default:
-		typ = typeNumber
+	typ := t.typeAt()
+	if typ == 0 {
+		return false
 	}
 	if p.types != 0 && p.types&typ == 0 {
 		return true
@@ -355,11 +360,7 @@ func (t *textCheck) rejects(p *precheck) bool {
 		if top && t.isAbsent(name) {
 			return true
 		}
-		for i, r := range p.required {
-			if r == name {
-				seen |= 1 << i
-			}
-		}
+		seen |= bitOf(p.required, name)
 		return true
 	}) {
 		return false
@@ -391,19 +392,8 @@ func (t *textCheck) skip() bool {
 			if !t.skip() {
 				return false
 			}
-			t.skipSpace()
-			if t.i >= len(t.s) {
-				return false
-			}
-			c := t.s[t.i]
-			t.i++
-			switch c {
-			case ']':
-				t.depth--
-				return true
-			case ',':
-			default:
-				return false
+			if more, ok := t.after(']'); !more {
+				return ok
 			}
 		}
 	case c == '"':
