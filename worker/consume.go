@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/flow"
@@ -28,6 +29,7 @@ type Worker struct {
 	client    *cgapi.Client
 	validator *schemas.Validator
 	tracer    trace.Tracer
+	tracing   bool              // the tracer provider is not the no-op one
 	spanNames map[string]string // event subject -> "process <subject>", built once
 	metrics   *metrics
 	health    *health.Health
@@ -74,6 +76,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		client:    client,
 		validator: validator,
 		tracer:    tp.Tracer("github.com/cgworker/cgworker/worker"),
+		tracing:   !isNoop(tp),
 		spanNames: spanNames(cfg.Names),
 		metrics:   m,
 		health:    cfg.Health,
@@ -82,6 +85,16 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		slots:     newSlotPool(cfg.Concurrency + cfg.Lookahead),
 		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
+}
+
+// isNoop reports the no-op tracer provider, which run installs when no
+// trace is exported (README, "Configuration").
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 func spanNames(n queue.Names) map[string]string {
@@ -317,7 +330,13 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 // for its endpoint (detached): then a new handler has taken its place.
 func (w *Worker) handler() {
 	defer w.handlers.Done()
+	// The handler's own child of putCtx for its PUTs: each call's timeout
+	// registers with it, not with the one context every handler shares,
+	// whose lock all of them would take twice per call.
+	putCtx, cancel := context.WithCancel(w.putCtx)
+	defer cancel()
 	for h := range w.jobs {
+		h.putCtx = putCtx
 		if w.handle(h) {
 			return
 		}
@@ -337,11 +356,17 @@ func (w *Worker) handle(h *held) (detached bool) {
 	}
 	kind, m, meta := h.kind, h.msg, h.meta
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
-	name, ok := w.spanNames[m.Subject()]
-	if !ok {
-		name = "process " + m.Subject()
+	// With nothing traced the message's span is the producer's context,
+	// carried to the API call as it is; starting a no-op span would only
+	// cost a context and the span name's lookup, per event.
+	span := trace.SpanFromContext(ctx)
+	if w.tracing {
+		name, ok := w.spanNames[m.Subject()]
+		if !ok {
+			name = "process " + m.Subject()
+		}
+		ctx, span = w.tracer.Start(ctx, name, processSpan...)
 	}
-	ctx, span := w.tracer.Start(ctx, name, processSpan...)
 	defer span.End()
 	// Attributes are built only for a span that keeps them: with the noop
 	// provider (no exporter configured) they would be allocated per message

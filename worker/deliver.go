@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -43,7 +44,7 @@ func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 	// PUTs follow putCtx (abandoned only when shutdown runs out of time)
 	// but carry the message's span, so traceparent reaches the API; a
 	// message without a trace has nothing to carry.
-	putCtx := w.putCtx
+	putCtx := h.putCtx
 	if span := trace.SpanFromContext(ctx); span.SpanContext().IsValid() {
 		putCtx = trace.ContextWithSpan(putCtx, span)
 	}
@@ -125,6 +126,9 @@ func (w *Worker) newRetry() *flow.Retry {
 type contactWait struct {
 	mu    sync.Mutex
 	first map[uint64]time.Time // stream seq -> first contact-only 422
+	// n is len(first), so that forgetting, done for every event
+	// delivered, takes no lock while nothing is remembered.
+	n atomic.Int64
 }
 
 // firstSeen is when message seq first failed on its contact. Entries older
@@ -145,12 +149,17 @@ func (c *contactWait) firstSeen(seq uint64, horizon time.Duration) time.Time {
 		t = time.Now()
 		c.first[seq] = t
 	}
+	c.n.Store(int64(len(c.first)))
 	return t
 }
 
 func (c *contactWait) forget(seq uint64) {
+	if c.n.Load() == 0 {
+		return
+	}
 	c.mu.Lock()
 	delete(c.first, seq)
+	c.n.Store(int64(len(c.first)))
 	c.mu.Unlock()
 }
 

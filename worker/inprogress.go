@@ -21,6 +21,10 @@ type held struct {
 
 	since time.Time // when it was taken, or last reported in progress
 
+	// putCtx is what its PUTs follow: its handler's child of the worker's
+	// putCtx.
+	putCtx context.Context
+
 	// w and detached: see Wait.
 	w        *Worker
 	detached bool
@@ -49,26 +53,23 @@ type inProgress struct {
 	ackWait time.Duration
 	log     *slog.Logger
 
-	mu   sync.Mutex
-	held map[*held]struct{}
+	// held is the set of held messages (*held -> struct{}). A sync.Map,
+	// not a map under a mutex: every handler adds and removes one entry
+	// per event, each its own, and one lock for all of them was contended
+	// at full load.
+	held sync.Map
 }
 
 func newInProgress(ackWait time.Duration, log *slog.Logger) *inProgress {
-	return &inProgress{ackWait: ackWait, log: log, held: make(map[*held]struct{})}
+	return &inProgress{ackWait: ackWait, log: log}
 }
 
 func (p *inProgress) add(h *held) {
 	h.since = time.Now()
-	p.mu.Lock()
-	p.held[h] = struct{}{}
-	p.mu.Unlock()
+	p.held.Store(h, struct{}{})
 }
 
-func (p *inProgress) remove(h *held) {
-	p.mu.Lock()
-	delete(p.held, h)
-	p.mu.Unlock()
-}
+func (p *inProgress) remove(h *held) { p.held.Delete(h) }
 
 // run ticks until ctx is done. A message is reported once it has been held
 // a third of the ack wait since it was taken or last reported; the ticker
@@ -85,14 +86,14 @@ func (p *inProgress) run(ctx context.Context) {
 			return
 		case now := <-t.C:
 			due = due[:0]
-			p.mu.Lock()
-			for h := range p.held {
-				if now.Sub(h.since) >= every {
+			p.held.Range(func(k, _ any) bool {
+				// since is the ticker's alone once the message is added.
+				if h := k.(*held); now.Sub(h.since) >= every {
 					h.since = now
 					due = append(due, h)
 				}
-			}
-			p.mu.Unlock()
+				return true
+			})
 			for _, h := range due {
 				if err := h.msg.InProgress(); err != nil {
 					p.log.Debug("in-progress not sent", "seq", h.seq, "error", err)
