@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Config configures a Client. Build it with URLsForRegion or explicit URLs.
@@ -248,6 +250,10 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// The W3C trace context of the call, set here on a request of our own:
+	// a transport that propagates it (worker/telemetry) leaves a request
+	// that carries one as it is, instead of cloning it to add the header.
+	propagation.TraceContext{}.Inject(actx, propagation.HeaderCarrier(req.Header))
 
 	hr, err := c.http.Do(req)
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cgworker/cgworker/cgapi"
 )
 
@@ -147,7 +149,13 @@ func TestRequestsAsSent(t *testing.T) {
 		}
 	})
 	c := s.client(t, 5*time.Second)
-	ctx := t.Context()
+	// The caller's trace context goes with every call, whatever the
+	// transport.
+	tid, _ := trace.TraceIDFromHex("0af7651916cd43dd8448eb211c80319c")
+	sid, _ := trace.SpanIDFromHex("b7ad6b7169203331")
+	ctx := trace.ContextWithRemoteSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true}))
+	const wantTraceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 	activity := `{"account":"ACME",  "type":"Ticket","source":"Desk","n":1.50000000000000000001}`
 	if err := c.PutActivity(ctx, []byte(activity)); err != nil {
@@ -183,6 +191,9 @@ func TestRequestsAsSent(t *testing.T) {
 		}
 		if ct := h.Get("Content-Type"); (r.method == "PUT") != (ct == "application/json") {
 			t.Errorf("request %d (%s): Content-Type %q", i, r.method, ct)
+		}
+		if tp := h.Get("Traceparent"); tp != wantTraceparent {
+			t.Errorf("request %d (%s): traceparent %q, want %q", i, r.method, tp, wantTraceparent)
 		}
 	}
 	s.mu.Lock()

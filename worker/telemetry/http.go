@@ -60,11 +60,15 @@ func (s sampledOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 	return s.traced.RoundTrip(r)
 }
 
-// propagating injects the trace context of each request into its headers.
+// propagating injects the trace context of each request into its headers,
+// unless the request has one.
 type propagating struct{ base http.RoundTripper }
 
 func (p propagating) RoundTrip(r *http.Request) (*http.Response, error) {
-	if trace.SpanContextFromContext(r.Context()).IsValid() {
+	// A request that carries a trace context already (cgapi sets it on the
+	// requests it builds) goes as it is: cloning it per call was the most
+	// of what an unsampled trace cost.
+	if trace.SpanContextFromContext(r.Context()).IsValid() && r.Header.Get("Traceparent") == "" {
 		r = r.Clone(r.Context()) // a RoundTripper must not change the caller's request
 		propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
 	}

@@ -326,6 +326,29 @@ func TestHTTPTransportWithoutTracing(t *testing.T) {
 	}
 }
 
+// A request that carries its trace context already (cgapi sets it on the
+// requests it builds) is sent as it is, not cloned to set it again.
+func TestHTTPTransportKeepsATraceparentSet(t *testing.T) {
+	t.Parallel()
+	api, headers := headerEcho(t, 1)
+	client := &http.Client{Transport: HTTPTransport(nil, noop.NewTracerProvider(), nil)}
+	ctx, _ := remoteParent()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, api.URL+"/activities/", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const set = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+	req.Header.Set("Traceparent", set)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if got := (<-headers).Get("Traceparent"); got != set {
+		t.Errorf("traceparent %q, want the one the request carried, %q", got, set)
+	}
+}
+
 func TestLogHandlerAddsTraceIDs(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
