@@ -1,10 +1,8 @@
 package schemas
 
 import (
-	"encoding/json"
 	"reflect"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -24,11 +22,13 @@ import (
 // activity, which is most of validation's cost per event (DESIGN.md,
 // "Per-event cost"). The precheck allocates nothing.
 //
-// It never decides that a document is invalid: "no" only means "ask the
-// library", which then gives the verdict and the error messages. So a
-// document the precheck turns down costs what it did before, and a
-// precheck that wrongly said "yes" is the only way it could change an
-// outcome; FuzzPrecheckAgreesWithLibrary holds it to the library's verdict.
+// It is applied to the body's text, not to a decoded document
+// (precheck_text.go). It never decides that a document is invalid: "no"
+// only means "ask the library", which then gives the verdict and the error
+// messages. So a document the precheck turns down costs what it did
+// before, and a precheck that wrongly said "yes" is the only way it could
+// change an outcome; FuzzPrecheckAgreesWithLibrary holds it to the
+// library's verdict.
 type precheck struct {
 	boolean    *bool   // a true/false schema
 	types      typeSet // 0: any type
@@ -189,131 +189,4 @@ func buildPrecheck(s *jsonschema.Schema, built map[*jsonschema.Schema]*precheck)
 	}
 	built[s] = p
 	return p
-}
-
-// accepts reports whether the schema certainly accepts v, a value as parse
-// returns it. false means "ask the library".
-func (p *precheck) accepts(v any) bool {
-	if p.boolean != nil {
-		return *p.boolean
-	}
-	if p.types != 0 && p.types&typeOf(v) == 0 {
-		return false
-	}
-	if p.constant != nil {
-		switch c := (*p.constant).(type) {
-		case string:
-			if s, ok := v.(string); !ok || s != c {
-				return false
-			}
-		case bool:
-			if b, ok := v.(bool); !ok || b != c {
-				return false
-			}
-		case nil:
-			if v != nil {
-				return false
-			}
-		}
-	}
-	if p.format != nil && p.format(v) != nil {
-		return false
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		if !p.acceptsObject(v) {
-			return false
-		}
-	case string:
-		if p.minLength >= 0 || p.maxLength >= 0 {
-			n := utf8.RuneCountInString(v)
-			if p.minLength >= 0 && n < p.minLength || p.maxLength >= 0 && n > p.maxLength {
-				return false
-			}
-		}
-		if p.pattern != nil && !p.pattern.MatchString(v) {
-			return false
-		}
-	case []any, json.Number, bool, nil:
-	default:
-		return false // not a value parse makes
-	}
-	if p.not != nil && !p.not.rejects(v) {
-		return false
-	}
-	for _, sub := range p.allOf {
-		if !sub.accepts(v) {
-			return false
-		}
-	}
-	if len(p.anyOf) > 0 {
-		if !slices.ContainsFunc(p.anyOf, func(sub *precheck) bool { return sub.accepts(v) }) {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *precheck) acceptsObject(obj map[string]any) bool {
-	if p.minProps >= 0 && len(obj) < p.minProps || p.maxProps >= 0 && len(obj) > p.maxProps {
-		return false
-	}
-	for _, name := range p.required {
-		if _, ok := obj[name]; !ok {
-			return false
-		}
-	}
-	if p.properties == nil && p.additional == nil && !p.noAdditional {
-		return true
-	}
-	for name, val := range obj {
-		if sub, ok := p.properties[name]; ok {
-			if !sub.accepts(val) {
-				return false
-			}
-		} else if p.noAdditional || p.additional != nil && !p.additional.accepts(val) {
-			return false
-		}
-	}
-	return true
-}
-
-// rejects reports whether the schema certainly rejects v: it is what "not"
-// needs, and it is exact only for the keywords whose failure is certain
-// without the library (a missing required member, a wrong type or const).
-// Anything else answers false, "not certain", and the document goes to the
-// library.
-func (p *precheck) rejects(v any) bool {
-	if p.boolean != nil {
-		return !*p.boolean
-	}
-	if p.types != 0 && p.types&typeOf(v) == 0 {
-		return true
-	}
-	if obj, ok := v.(map[string]any); ok {
-		for _, name := range p.required {
-			if _, ok := obj[name]; !ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func typeOf(v any) typeSet {
-	switch v.(type) {
-	case nil:
-		return typeNull
-	case bool:
-		return typeBoolean
-	case json.Number:
-		return typeNumber
-	case string:
-		return typeString
-	case []any:
-		return typeArray
-	case map[string]any:
-		return typeObject
-	}
-	return 0
 }

@@ -11,8 +11,8 @@ import (
 // hand at every value, answers the same question (does the schema
 // certainly accept it?) without building a map or boxing a string. It is
 // as strict about syntax as parse (the same decoder steps over the same
-// tokens), and as careful as accepts: every doubt answers "no", and the
-// body then takes the path it always took, parse and the library.
+// tokens), and every doubt answers "no": the body then takes the path it
+// always took, parse and the library.
 //
 // Duplicate member names: the decoded document keeps the last value of a
 // name. The walk checks every occurrence, so it can only be stricter,
@@ -33,14 +33,15 @@ type textCheck struct {
 	got     []string
 }
 
-// acceptsText reports whether the schema of p certainly accepts body.
+// acceptsText reports whether body is an object the schema of p certainly
+// accepts (every kind is sent as an object, whatever the schema allows).
 // absent and capture are as in textCheck; got must have capture's length.
 func (p *precheck) acceptsText(body []byte, absent, capture, got []string) bool {
 	if len(body) > MaxBodyBytes {
 		return false
 	}
 	t := textCheck{decoder: decoder{s: string(body)}, absent: absent, capture: capture, got: got}
-	if !t.check(p) {
+	if t.skipSpace(); t.i >= len(t.s) || t.s[t.i] != '{' || !t.check(p) {
 		return false
 	}
 	t.skipSpace()
@@ -333,9 +334,9 @@ func (t *textCheck) captured(name string) bool {
 	return false
 }
 
-// rejects reports whether the schema of p certainly rejects the value
-// (precheck.rejects, over the text): a false schema, a type it excludes, a
-// required member missing. The value is read but its position not kept.
+// rejects reports whether the schema of p certainly rejects the value,
+// which is what "not" needs: a false schema, a type it excludes, a required
+// member missing. The value is read but its position not kept.
 func (t *textCheck) rejects(p *precheck) bool {
 	t.skipSpace()
 	if t.i >= len(t.s) {

@@ -207,9 +207,6 @@ func (v *Validator) acceptsText(kind Kind, body []byte, absent, capture, got []s
 	if c == nil || c.precheck == nil || !utf8.Valid(body) {
 		return false
 	}
-	if i := bytes.IndexFunc(body, func(r rune) bool { return r != ' ' && r != '\t' && r != '\n' && r != '\r' }); i < 0 || body[i] != '{' {
-		return false
-	}
 	return c.precheck.acceptsText(body, absent, capture, got)
 }
 
@@ -230,10 +227,7 @@ func (v *Validator) validate(kind Kind, body []byte) (any, *Error) {
 	if kind == Activity {
 		dropEmptyOptionals(doc)
 	}
-	var err error
-	if c.precheck == nil || !c.precheck.accepts(doc) {
-		err = c.schema.Validate(doc)
-	}
+	err := c.schema.Validate(doc)
 	if err == nil {
 		if _, ok := doc.(map[string]any); !ok {
 			// Every kind is sent as an object, whatever a replaced
