@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -61,9 +60,6 @@ type Client struct {
 	activitiesURL string
 	recordsURL    string
 	syncURL       string
-	// fixed are the PUT URLs parsed once: parsing one per request was a
-	// tenth of the client's own cost per event.
-	fixed map[string]*url.URL
 }
 
 // SettingError is a Config field that is missing or malformed. Setting is
@@ -121,7 +117,7 @@ func New(cfg Config) (*Client, error) {
 	if transport == nil {
 		transport = NewTransport()
 	}
-	c := &Client{
+	return &Client{
 		// No client Timeout: each call sets its own deadline, which also
 		// covers reading the body.
 		http:      &http.Client{Transport: transport},
@@ -133,14 +129,7 @@ func New(cfg Config) (*Client, error) {
 		activitiesURL: cfg.ImportsURL + "/activities/",
 		recordsURL:    cfg.ImportsURL + "/records/",
 		syncURL:       cfg.APIURL + "/v7/rest/sync/responses",
-		fixed:         map[string]*url.URL{},
-	}
-	for _, raw := range []string{c.activitiesURL, c.recordsURL} {
-		if u, err := url.Parse(raw); err == nil {
-			c.fixed[raw] = u
-		}
-	}
-	return c, nil
+	}, nil
 }
 
 // NewTransport returns the transport New uses when Config.Transport is
@@ -240,7 +229,11 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 		return nil, "", c.transportError(ctx, method, url, fmt.Errorf("waiting for an access token: %w", err))
 	}
 
-	req, err := c.newRequest(actx, method, url, body)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, url, rd)
 	if err != nil {
 		return nil, tok, fmt.Errorf("cgapi: %s %s: %w", method, stripQuery(url), err)
 	}
@@ -259,12 +252,9 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	if err != nil {
 		return nil, tok, c.transportError(ctx, method, url, err)
 	}
-	drained := false
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
-		if !drained {
-			_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, drainLimit))
-		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, drainLimit))
 		_ = hr.Body.Close()
 	}()
 	success := hr.StatusCode >= 200 && hr.StatusCode <= 299
@@ -272,11 +262,9 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 		// A PUT's answer carries nothing the worker needs: it is read
 		// through a pooled buffer rather than kept, yet read all the same,
 		// so that a body that stalls or breaks fails the call as before.
-		lr := io.LimitedReader{R: hr.Body, N: smallBodyLimit + 1}
-		if _, err := io.Copy(io.Discard, &lr); err != nil {
+		if _, err := io.Copy(io.Discard, io.LimitReader(hr.Body, smallBodyLimit+1)); err != nil {
 			return nil, tok, c.transportError(ctx, method, url, err)
 		}
-		drained = lr.N > 0 // it ended within the limit
 		return &response{status: hr.StatusCode, header: hr.Header}, tok, nil
 	}
 	if limit == 0 {
@@ -291,39 +279,6 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 		resp.body, resp.truncated = data[:limit], true
 	}
 	return resp, tok, nil
-}
-
-// newRequest is http.NewRequestWithContext, without parsing the URL again
-// when it is one of the client's fixed ones. The parsed URL is shared:
-// neither the client nor a RoundTripper may change a request's URL.
-func (c *Client) newRequest(ctx context.Context, method, rawURL string, body []byte) (*http.Request, error) {
-	u, ok := c.fixed[rawURL]
-	if !ok {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		return http.NewRequestWithContext(ctx, method, rawURL, rd)
-	}
-	req := &http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     make(http.Header, 4),
-		Host:       u.Host,
-	}
-	if body != nil {
-		// As NewRequestWithContext sets them for a *bytes.Reader.
-		req.ContentLength = int64(len(body))
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		if len(body) == 0 {
-			req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
-		}
-	}
-	return req.WithContext(ctx), nil
 }
 
 // transportError classifies a failure to get an answer: the caller's own
