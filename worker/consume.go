@@ -13,13 +13,13 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/flow"
 	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 	"github.com/cgworker/cgworker/worker/health"
+	"github.com/cgworker/cgworker/worker/telemetry"
 )
 
 // Worker consumes events and delivers them to the API.
@@ -29,8 +29,7 @@ type Worker struct {
 	client    *cgapi.Client
 	validator *schemas.Validator
 	tracer    trace.Tracer
-	tracing   bool              // the tracer provider is not the no-op one
-	spanNames map[string]string // event subject -> "process <subject>", built once
+	tracing   bool // the tracer provider is not the no-op one
 	metrics   *metrics
 	health    *health.Health
 	flow      *flow.Set
@@ -76,8 +75,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		client:    client,
 		validator: validator,
 		tracer:    tp.Tracer("github.com/cgworker/cgworker/worker"),
-		tracing:   !isNoop(tp),
-		spanNames: spanNames(cfg.Names),
+		tracing:   !telemetry.Off(tp),
 		metrics:   m,
 		health:    cfg.Health,
 		flow:      fs,
@@ -85,24 +83,6 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		slots:     newSlotPool(cfg.Concurrency + cfg.Lookahead),
 		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
-}
-
-// isNoop reports the no-op tracer provider, which run installs when no
-// trace is exported (README, "Configuration").
-func isNoop(tp trace.TracerProvider) bool {
-	switch tp.(type) {
-	case noop.TracerProvider, *noop.TracerProvider:
-		return true
-	}
-	return false
-}
-
-func spanNames(n queue.Names) map[string]string {
-	out := make(map[string]string, len(schemas.Kinds))
-	for _, k := range schemas.Kinds {
-		out[n.EventSubject(k)] = "process " + n.EventSubject(k)
-	}
-	return out
 }
 
 // endpoint is the flow controller of the API endpoint kind's events go to.
@@ -358,14 +338,10 @@ func (w *Worker) handle(h *held) (detached bool) {
 	ctx := propagation.TraceContext{}.Extract(context.Background(), queue.HeaderCarrier(m.Headers()))
 	// With nothing traced the message's span is the producer's context,
 	// carried to the API call as it is; starting a no-op span would only
-	// cost a context and the span name's lookup, per event.
+	// cost a context and the span's name, per event.
 	span := trace.SpanFromContext(ctx)
 	if w.tracing {
-		name, ok := w.spanNames[m.Subject()]
-		if !ok {
-			name = "process " + m.Subject()
-		}
-		ctx, span = w.tracer.Start(ctx, name, processSpan...)
+		ctx, span = w.tracer.Start(ctx, "process "+m.Subject(), processSpan...)
 	}
 	defer span.End()
 	// Attributes are built only for a span that keeps them: with the noop

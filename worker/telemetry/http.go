@@ -33,7 +33,7 @@ func HTTPTransport(base http.RoundTripper, tp trace.TracerProvider, mp metric.Me
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if _, off := tp.(noop.TracerProvider); off || tp == nil {
+	if Off(tp) {
 		return propagating{base}
 	}
 	if mp == nil {
@@ -47,6 +47,17 @@ func HTTPTransport(base http.RoundTripper, tp trace.TracerProvider, mp metric.Me
 			otelhttp.WithSpanNameFormatter(spanName)),
 		plain: propagating{base},
 	}
+}
+
+// Off reports a tracer provider that records nothing: nil, or the no-op
+// provider Setup installs when no trace is exported. The worker then starts
+// no span per message and the transport only propagates.
+func Off(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case nil, noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 // sampledOnly sends requests of sampled traces, and requests that start a
