@@ -211,7 +211,8 @@ func (r *redactor) redactError(err error, tokens ...string) error {
 				for i, m := range msgs {
 					cm[i] = clean(m)
 				}
-				out.Errors[clean(k)] = append(out.Errors[clean(k)], cm...)
+				ck := clean(k)
+				out.Errors[ck] = append(out.Errors[ck], cm...)
 			}
 		}
 		return out

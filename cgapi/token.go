@@ -133,7 +133,10 @@ func (s *tokenSource) fetch(f *tokenFetch) {
 	fetch := func(ctx context.Context) error {
 		var err error
 		if t, err = s.conf.Token(ctx); err != nil {
-			return s.authError(err)
+			s.mu.Lock()
+			cur := s.tok.token
+			s.mu.Unlock()
+			return s.authError(err, cur)
 		}
 		return nil
 	}
@@ -150,7 +153,7 @@ func (s *tokenSource) fetch(f *tokenFetch) {
 	if err != nil {
 		var ae *AuthError
 		if !errors.As(err, &ae) {
-			ae = s.authError(err)
+			ae = s.authError(err, s.tok.token)
 		}
 		f.err = ae
 		s.failedAt = s.now()
@@ -199,8 +202,9 @@ func renewTime(start, expiry time.Time) time.Time {
 // one-line, redacted message. x/oauth2's RetrieveError carries the
 // response (never the request), but is not kept in the chain so that
 // nothing the server echoed can reach a log; transport errors are kept for
-// errors.Is. Called with s.mu held.
-func (s *tokenSource) authError(err error) *AuthError {
+// errors.Is. current is the access token cached now, redacted too; it is
+// read under s.mu by the caller, since fetches run beside invalidate.
+func (s *tokenSource) authError(err error, current string) *AuthError {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -219,9 +223,9 @@ func (s *tokenSource) authError(err error) *AuthError {
 				msg = "token endpoint: " + m
 			}
 		}
-		return &AuthError{Status: status, Err: errors.New(s.red.redact(oneLine(msg), s.tok.token))}
+		return &AuthError{Status: status, Err: errors.New(s.red.redact(oneLine(msg), current))}
 	}
-	return &AuthError{Err: &scrubbedError{msg: s.red.redact("token endpoint: "+oneLine(err.Error()), s.tok.token), cause: err}}
+	return &AuthError{Err: &scrubbedError{msg: s.red.redact("token endpoint: "+oneLine(err.Error()), current), cause: err}}
 }
 
 // redactError is err with the client secret, Authorization values and

@@ -384,7 +384,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 	case class == cgapi.ClassRateLimit:
 		var rl *cgapi.RateLimitError
 		errors.As(err, &rl)
-		if rl.Quota.Spent() || c.share(ReasonRateLimit) {
+		if rl.Quota.Spent() || c.share(func(r Reason) bool { return r == ReasonRateLimit }) {
 			wait := rl.RetryAfter
 			if wait <= 0 {
 				wait = time.Second
@@ -406,7 +406,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 			c.cut(now)
 		}
 	case cgapi.IsOutage(err):
-		if c.shareBad() {
+		if c.share(func(r Reason) bool { return r != "" }) {
 			c.cut(now)
 		}
 	}
@@ -429,29 +429,15 @@ func (c *Controller) cut(now time.Time) {
 	c.limit = max(c.limit/2, 1)
 }
 
-// share reports whether answers of reason r make up at least half of
+// share reports whether answers that match make up at least half of
 // enough recent answers.
-func (c *Controller) share(r Reason) bool {
+func (c *Controller) share(match func(Reason) bool) bool {
 	if c.recentN < recentMin {
 		return false
 	}
 	n := 0
 	for i := range c.recentN {
-		if c.recent[i] == r {
-			n++
-		}
-	}
-	return 2*n >= c.recentN
-}
-
-// shareBad is share for every failure reason together.
-func (c *Controller) shareBad() bool {
-	if c.recentN < recentMin {
-		return false
-	}
-	n := 0
-	for i := range c.recentN {
-		if c.recent[i] != "" {
+		if match(c.recent[i]) {
 			n++
 		}
 	}
@@ -510,21 +496,16 @@ func (c *Controller) Snapshot() Snapshot {
 	return s
 }
 
-// Ready reports whether the endpoint takes calls: the breaker is closed,
-// the endpoint not paused, and fewer calls wait for a turn than the most it
-// may have in flight. Pullers fetch only for ready endpoints, so the calls
-// waiting stay bounded; WaitReady blocks until then.
-func (c *Controller) Ready() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.readyLocked(time.Now())
-}
-
+// readyLocked reports whether the endpoint takes calls: the breaker is
+// closed, the endpoint not paused, and fewer calls wait for a turn than
+// the most it may have in flight. Pullers fetch only for ready endpoints,
+// so the calls waiting stay bounded. c.mu is held.
 func (c *Controller) readyLocked(now time.Time) bool {
 	return !c.open && !now.Before(c.paused) && c.waiting < c.max
 }
 
-// WaitReady blocks until Ready or until ctx ends, and reports Ready.
+// WaitReady blocks until the endpoint is ready (readyLocked) or until ctx
+// ends, and reports whether it is.
 func (c *Controller) WaitReady(ctx context.Context) bool {
 	for {
 		c.mu.Lock()
