@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,18 +47,9 @@ type metrics struct {
 // kindIndex numbers the kinds for the events table.
 var kindIndex = [...]schemas.Kind{schemas.Activity, schemas.Account, schemas.Contact}
 
-func indexOf(k schemas.Kind) int {
-	for i, known := range kindIndex {
-		if known == k {
-			return i
-		}
-	}
-	return -1
-}
-
 // settled counts one settled event.
 func (m *metrics) settled(kind schemas.Kind, a Action) {
-	if i := indexOf(kind); i >= 0 && a >= 0 && a < numActions {
+	if i := slices.Index(kindIndex[:], kind); i >= 0 && a >= 0 && a < numActions {
 		m.events[i][a].Add(1)
 	}
 }
@@ -71,7 +63,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		mp = otel.GetMeterProvider()
 	}
 	m := &metrics{meter: mp.Meter("github.com/cgworker/cgworker/worker")}
-	var errs [5]error
+	var errs [6]error
 	var events metric.Int64ObservableCounter
 	var inFlight metric.Int64ObservableUpDownCounter
 	events, errs[0] = m.meter.Int64ObservableCounter("cgworker.events",
@@ -86,10 +78,9 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of CustomerGauge API calls, by endpoint and status class."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-	var ferr error
-	m.deadLetterFailures, ferr = m.meter.Int64Counter("cgworker.dead_letter_failures",
+	m.deadLetterFailures, errs[5] = m.meter.Int64Counter("cgworker.dead_letter_failures",
 		metric.WithDescription("Dead letters that could not be stored (the message is handed back with a growing delay), by kind and error kind."))
-	if err := errors.Join(append(errs[:], ferr)...); err != nil {
+	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
 	// Never unregistered: the counts stay readable after Run returns, as a

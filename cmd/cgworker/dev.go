@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,7 +41,7 @@ func devAPI(url string) map[string]string {
 	}
 }
 
-var devSettings = concat(workerSettings, syncSettings, logSettings, []string{"CG_SUBJECT_PREFIX", "CG_HTTP_ADDR"})
+var devSettings = slices.Concat(workerSettings, syncSettings, logSettings, []string{"CG_SUBJECT_PREFIX", "CG_HTTP_ADDR"})
 
 func devCmd(ctx context.Context, args []string, e env) error {
 	fs := newFlags("dev", e)

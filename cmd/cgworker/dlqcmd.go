@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,7 +40,7 @@ func dlqCmd(ctx context.Context, args []string, e env) error {
 	dryRun := fs.Bool("dry-run", false, "replay: show what would be replayed, change nothing")
 	yes := fs.Bool("yes", false, "purge: confirm")
 	to := fs.String("to", "", "replay: send dead letters of an unknown subject to this kind's subject")
-	c := newConfig(fs, e.lookupEnv, concat(natsSettings, logSettings)...)
+	c := newConfig(fs, e.lookupEnv, slices.Concat(natsSettings, logSettings)...)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}

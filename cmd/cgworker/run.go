@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,7 +42,7 @@ type runConfig struct {
 	ready func(httpAddr string)
 }
 
-var runSettings = concat(natsSettings, apiSettings, workerSettings, syncSettings, logSettings, settingsIn(runGroup))
+var runSettings = slices.Concat(natsSettings, apiSettings, workerSettings, syncSettings, logSettings, settingsIn(runGroup))
 
 func (c *config) sync(log *slog.Logger, names queue.Names) responses.Config {
 	return responses.Config{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,14 +102,6 @@ func settingsIn(g group) []string {
 		if s.group == g {
 			out = append(out, s.env)
 		}
-	}
-	return out
-}
-
-func concat(groups ...[]string) []string {
-	var out []string
-	for _, g := range groups {
-		out = append(out, g...)
 	}
 	return out
 }
@@ -288,10 +281,8 @@ func boolean(v string) (any, error) {
 func oneOf(allowed ...string) func(string) (any, error) {
 	return func(v string) (any, error) {
 		v = strings.ToLower(v)
-		for _, a := range allowed {
-			if v == a {
-				return v, nil
-			}
+		if slices.Contains(allowed, v) {
+			return v, nil
 		}
 		return nil, fmt.Errorf("want one of %s, got %q", strings.Join(allowed, ", "), v)
 	}

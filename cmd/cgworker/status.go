@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cgworker/cgworker/worker/status"
@@ -20,7 +21,7 @@ func statusCmd(ctx context.Context, args []string, e env) error {
 	jsonOut := fs.Bool("json", false, "print the report as one JSON object")
 	maxAge := fs.Duration("max-pending-age", 15*time.Minute, "an event waiting longer than this needs attention")
 	window := fs.Duration("dead-letter-window", time.Hour, "dead letters stored within this need attention")
-	c := newConfig(fs, e.lookupEnv, concat(natsSettings, logSettings, []string{"CG_SYNC_INTERVAL"})...)
+	c := newConfig(fs, e.lookupEnv, slices.Concat(natsSettings, logSettings, []string{"CG_SYNC_INTERVAL"})...)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

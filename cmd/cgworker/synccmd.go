@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cgworker/cgworker/cgapi"
@@ -18,7 +19,7 @@ func syncCmd(ctx context.Context, args []string, e env) error {
 	reset := fs.Bool("reset-cursor", false, "start the sync again from the beginning (needs --yes)")
 	yes := fs.Bool("yes", false, "confirm --reset-cursor")
 	jsonOut := fs.Bool("json", false, "with --status: print JSON")
-	c := newConfig(fs, e.lookupEnv, concat(natsSettings, apiSettings, syncSettings, logSettings, []string{"CG_RETRY_MAX_ELAPSED"})...)
+	c := newConfig(fs, e.lookupEnv, slices.Concat(natsSettings, apiSettings, syncSettings, logSettings, []string{"CG_RETRY_MAX_ELAPSED"})...)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

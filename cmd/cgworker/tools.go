@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -91,7 +92,7 @@ func publishCmd(ctx context.Context, args []string, e env) error {
 	}
 	timeout := fs.Duration("timeout", 10*time.Second, "most time one publish (and connecting) may take before the command gives up")
 	idPrefix := fs.String("id-prefix", "", "message ids PREFIX-LINE instead of ones derived from the input's name, line and content")
-	c := newConfig(fs, e.lookupEnv, concat(natsSettings, logSettings)...)
+	c := newConfig(fs, e.lookupEnv, slices.Concat(natsSettings, logSettings)...)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

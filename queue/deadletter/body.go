@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,13 +70,11 @@ func resolve(ctx context.Context, js jetstream.JetStream, names queue.Names, l *
 	if err != nil {
 		return fmt.Errorf("dead letter %d: body %s in object store %s: %w", l.Seq, ref, names.DLQBodiesBucket(), err)
 	}
-	merged := make(nats.Header, len(l.Header)+len(h))
-	for k, v := range h {
-		merged[k] = v
+	merged := maps.Clone(h)
+	if merged == nil {
+		merged = nats.Header{}
 	}
-	for k, v := range l.Header {
-		merged[k] = v // the letter's own win
-	}
+	maps.Copy(merged, l.Header) // the letter's own win
 	l.Header, l.Data = merged, body
 	return nil
 }

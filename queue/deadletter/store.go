@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -190,11 +191,4 @@ func putBody(ctx context.Context, js jetstream.JetStream, names queue.Names, let
 	return nil
 }
 
-func isLetterHeader(k string) bool {
-	for _, l := range letterHeaders {
-		if k == l {
-			return true
-		}
-	}
-	return false
-}
+func isLetterHeader(k string) bool { return slices.Contains(letterHeaders, k) }

@@ -90,11 +90,11 @@ func readDeadLetters(ctx context.Context, js jetstream.JetStream, cfg Config, r 
 // "Alerts").
 func advice(errorKind string) string {
 	switch errorKind {
-	case "malformed", "schema", "api-422":
+	case deadletter.ErrorKindMalformed, deadletter.ErrorKindSchema, deadletter.ErrorKindAPI422:
 		return "a producer sends bad events; fix the producer, then `cgworker dlq replay`"
-	case "api-4xx":
+	case deadletter.ErrorKindAPI4xx:
 		return "the API refuses the worker's requests; check the configuration references and URLs"
-	case "unknown-subject":
+	case deadletter.ErrorKindUnknownSubject:
 		return "events arrive on a subject that is no kind; fix the producer or `cgworker dlq replay --to KIND`"
 	}
 	return "see `cgworker dlq list`"
