@@ -132,6 +132,36 @@ func TestShutdownDrainsAndHandsBack(t *testing.T) {
 	waitFor(t, 10*time.Second, "the rest delivered", func() bool { return w.emu.ActivityCount() == n })
 }
 
+// A PUT still in flight when CG_SHUTDOWN_TIMEOUT runs out is abandoned:
+// shutdown ends on time, the message is handed back at once (not left to
+// its 30s ack wait), and the next replica delivers it.
+func TestShutdownAbandonsPUTsPastTheTimeout(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{Latency: 20 * time.Second})
+	cfg := testConfig()
+	cfg.ShutdownTimeout = 300 * time.Millisecond
+	cfg.AckWait = 30 * time.Second
+	r := w.startWith(nil, w.client(time.Minute), cfg) // the call's own timeout out of the way
+	seq := w.publish(schemas.Activity, activity(1), nil)
+	waitFor(t, 10*time.Second, "the PUT in flight", func() bool { return w.emu.Holding() >= 1 })
+	start := time.Now()
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %s with a 300ms timeout", took)
+	}
+	if got := r.settledOf(seq); len(got) != 1 || got[0].Action != worker.HandBack {
+		t.Fatalf("outcomes %+v, want one hand-back", got)
+	}
+	w.emu.SetLatency(0)
+	next := w.start(nil, cfg)
+	waitFor(t, 10*time.Second, "delivered by the next replica", func() bool {
+		got := next.settledOf(seq)
+		return len(got) == 1 && got[0].Action == worker.Ack
+	})
+}
+
 func TestShutdownInterruptsBackoff(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
