@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"maps"
 	"net/http"
@@ -47,7 +45,7 @@ func scrapeBusyWorker(t *testing.T) string {
 	}, "run")
 	addr := ""
 	proctest.WaitFor(t, 30*time.Second, 50*time.Millisecond, "the worker serves /metrics", func() (bool, string) {
-		addr = servingAddr(p.Log())
+		addr = proctest.ServingAddr(p.Log())
 		return addr != "", p.Tail(5)
 	})
 
@@ -68,18 +66,6 @@ func scrapeBusyWorker(t *testing.T) string {
 		return true, ""
 	})
 	return text
-}
-
-// servingAddr is the address in the worker's "serving /healthz" log line.
-func servingAddr(log string) string {
-	sc := bufio.NewScanner(strings.NewReader(log))
-	for sc.Scan() {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.HasPrefix(rec.Msg, "serving /healthz") {
-			return rec.Addr
-		}
-	}
-	return ""
 }
 
 func get(t *testing.T, url string) string {

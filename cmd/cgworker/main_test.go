@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -254,8 +253,6 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 }
 
-var boundAddr = regexp.MustCompile(`"msg":"serving /healthz, /readyz, /metrics","addr":"([^"]+)"`)
-
 func TestRunServesHealthAndMetrics(t *testing.T) {
 	t.Parallel()
 	ns := natstest.NewServer(t)
@@ -281,11 +278,9 @@ func TestRunServesHealthAndMetrics(t *testing.T) {
 
 	var addr string
 	proctest.WaitFor(t, 15*time.Second, 10*time.Millisecond, "the bound address logged", func() (bool, string) {
-		m := boundAddr.FindStringSubmatch(inv.stderr.String())
-		if m == nil {
+		if addr = proctest.ServingAddr(inv.stderr.String()); addr == "" {
 			return false, inv.stderr.String()
 		}
-		addr = m[1]
 		return true, ""
 	})
 	get := func(path string) (int, string) {

@@ -73,9 +73,7 @@ func (p *proc) httpAddr() string {
 		if !p.Running() {
 			p.t.Fatalf("%s exited early: %v", p.Name, p.Err())
 		}
-		for _, rec := range p.logLines("serving /healthz, /readyz, /metrics") {
-			addr, _ = rec["addr"].(string)
-		}
+		addr = proctest.ServingAddr(p.Log())
 		return addr != "", "no serving line yet"
 	})
 	return addr
