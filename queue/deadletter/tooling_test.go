@@ -143,9 +143,10 @@ func TestDeadLetterStoredOnce(t *testing.T) {
 	if _, err := f.js.Publish(f.ctx, subject, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	// The same message delivered twice (the first ack was lost).
+	// The same message delivered twice (the first ack was lost): Store
+	// finds the letter of the first delivery on its own subject.
 	var ids []string
-	for range 2 {
+	for i := range 2 {
 		batch, err := f.cons[schemas.Contact].Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -160,8 +161,12 @@ func TestDeadLetterStoredOnce(t *testing.T) {
 		}
 		dl, id := deadletter.Build(f.names, msg.Subject(), msg.Headers(), msg.Data(), meta, deadletter.Info{ErrorKind: "schema", Error: "no Email"})
 		ids = append(ids, id)
-		if _, err := queue.Publish(f.ctx, f.js, dl, id); err != nil {
+		stored, err := deadletter.Store(f.ctx, f.js, f.names, dl, id)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if stored.Existing != (i == 1) {
+			t.Errorf("delivery %d: Existing = %v, want %v", i+1, stored.Existing, i == 1)
 		}
 		if err := msg.Nak(); err != nil {
 			t.Fatal(err)
