@@ -104,7 +104,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer abandon()
 	w.stopping, w.putCtx = stopping, putCtx
 
-	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
+	sc := w.streamConfig()
 	consumers := make(map[schemas.Kind]jetstream.Consumer, len(w.cfg.Kinds))
 	for _, k := range w.cfg.Kinds {
 		c, err := queue.EnsureConsumer(ctx, w.js, sc, k)
@@ -127,7 +127,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Concurrency handler goroutines, living as long as Run: a goroutine
 	// per message would grow its stack anew each time (validation and the
 	// HTTP client run deep), about 5% of the CPU.
-	w.jobs = make(chan *held, w.cfg.Concurrency+w.cfg.Lookahead)
+	w.jobs = make(chan *held, w.slots.size)
 	for range w.cfg.Concurrency {
 		w.handlers.Add(1)
 		go w.handler()
@@ -194,8 +194,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	// Half the look-ahead: the other half is still queued for the handlers
 	// while the fetch makes its round trip. And at most half the slots
 	// shared among the kinds' pulls, so that each kind gets its turn.
-	slots := w.cfg.Concurrency + w.cfg.Lookahead
-	refill := max(min(w.cfg.Lookahead/2, w.cfg.Batch, slots/(2*len(w.cfg.Kinds))), 1)
+	refill := max(min(w.cfg.Lookahead/2, w.cfg.Batch, w.slots.size/(2*len(w.cfg.Kinds))), 1)
 	flowing := false
 	for {
 		if !api.WaitReady(w.stopping) {
@@ -207,7 +206,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 		}
 		k := w.slots.acquire(w.stopping, least, most)
 		if w.stopping.Err() != nil {
-			w.releaseSlots(k)
+			w.slots.release(k)
 			return
 		}
 		var batch jetstream.MessageBatch
@@ -222,7 +221,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 		}
 		if err != nil {
 			cancel()
-			w.releaseSlots(k)
+			w.slots.release(k)
 			if w.stopping.Err() != nil {
 				return
 			}
@@ -237,13 +236,13 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			if w.stopping.Err() != nil {
 				// Fetched as shutdown began: straight back to the stream.
 				_ = m.Nak()
-				w.releaseSlots(1)
+				w.slots.release(1)
 				continue
 			}
 			w.take(kind, m)
 		}
 		cancel()
-		w.releaseSlots(k - n)
+		w.slots.release(k - n)
 		flowing = n > 0
 		if err := batch.Error(); err != nil && w.stopping.Err() == nil &&
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -274,7 +273,7 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 	w.health.SetConsumers(false)
 	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
 	defer cancel()
-	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
+	sc := w.streamConfig()
 	nc, err := queue.EnsureConsumer(ctx, w.js, sc, kind)
 	if err != nil {
 		w.cfg.Logger.Error("consumer gone and cannot be bound again", "kind", kind, "error", err)
@@ -284,7 +283,10 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 	return nc
 }
 
-func (w *Worker) releaseSlots(n int) { w.slots.release(n) }
+// streamConfig is the stream and consumer settings the worker binds with.
+func (w *Worker) streamConfig() queue.StreamConfig {
+	return queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
+}
 
 // processSpan are the start options of a message's span, built once.
 var processSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
@@ -298,7 +300,7 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 		// Not a JetStream message: cannot happen on a pull consumer.
 		w.cfg.Logger.Error("message without metadata", "subject", m.Subject(), "error", err)
 		_ = m.Term()
-		w.releaseSlots(1)
+		w.slots.release(1)
 		return
 	}
 	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
@@ -320,7 +322,7 @@ func (w *Worker) handler() {
 		if w.handle(h) {
 			return
 		}
-		w.releaseSlots(1)
+		w.slots.release(1)
 	}
 }
 

@@ -42,7 +42,7 @@ func (h *held) Wait() {
 	h.detached = true
 	h.w.handlers.Add(1)
 	go h.w.handler()
-	h.w.releaseSlots(1)
+	h.w.slots.release(1)
 }
 
 // inProgress tells the server, every third of the ack wait, that each held

@@ -15,6 +15,8 @@ import (
 // message settled: a goroutine switch per event for nothing. Here a waiting
 // pull is woken once, when its minimum is free.
 type slotPool struct {
+	size int // slots in all
+
 	mu      sync.Mutex
 	free    int
 	waiters []*slotWaiter
@@ -26,7 +28,7 @@ type slotWaiter struct {
 	ready chan struct{} // closed when min slots are free
 }
 
-func newSlotPool(n int) *slotPool { return &slotPool{free: n} }
+func newSlotPool(n int) *slotPool { return &slotPool{size: n, free: n} }
 
 // acquire waits until at least least slots are free, then takes as many as
 // are free, at most most, and returns how many. It returns 0 when ctx is

@@ -63,7 +63,7 @@ func (w *Worker) sweepUnknown(ctx context.Context) error {
 	if err != nil || len(subjects) == 0 {
 		return err
 	}
-	sc := queue.StreamConfig{Names: w.cfg.Names, AckWait: w.cfg.AckWait}
+	sc := w.streamConfig()
 	cons, err := queue.EnsureUnknownConsumer(ctx, w.js, sc, subjects)
 	if err != nil {
 		return err
