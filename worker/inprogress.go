@@ -53,23 +53,47 @@ type inProgress struct {
 	ackWait time.Duration
 	log     *slog.Logger
 
-	// held is the set of held messages (*held -> struct{}). A sync.Map,
-	// not a map under a mutex: every handler adds and removes one entry
-	// per event, each its own, and one lock for all of them was contended
-	// at full load.
-	held sync.Map
+	// shards hold the set of held messages, by stream sequence. Every
+	// handler adds and removes one entry per event, each its own: one map
+	// under one lock was contended at full load, and a sync.Map allocates
+	// per entry and locks its shallow trie's nodes just as often.
+	shards [heldShards]heldShard
+}
+
+// heldShards spreads the handlers over as many locks; consecutive stream
+// sequences land on different ones.
+const heldShards = 32
+
+type heldShard struct {
+	mu   sync.Mutex
+	held map[*held]struct{}
+	_    [48]byte // one shard per 64-byte cache line
 }
 
 func newInProgress(ackWait time.Duration, log *slog.Logger) *inProgress {
-	return &inProgress{ackWait: ackWait, log: log}
+	p := &inProgress{ackWait: ackWait, log: log}
+	for i := range p.shards {
+		p.shards[i].held = make(map[*held]struct{})
+	}
+	return p
 }
+
+func (p *inProgress) shard(h *held) *heldShard { return &p.shards[h.seq%heldShards] }
 
 func (p *inProgress) add(h *held) {
 	h.since = time.Now()
-	p.held.Store(h, struct{}{})
+	s := p.shard(h)
+	s.mu.Lock()
+	s.held[h] = struct{}{}
+	s.mu.Unlock()
 }
 
-func (p *inProgress) remove(h *held) { p.held.Delete(h) }
+func (p *inProgress) remove(h *held) {
+	s := p.shard(h)
+	s.mu.Lock()
+	delete(s.held, h)
+	s.mu.Unlock()
+}
 
 // run ticks until ctx is done. A message is reported once it has been held
 // a third of the ack wait since it was taken or last reported; the ticker
@@ -86,14 +110,18 @@ func (p *inProgress) run(ctx context.Context) {
 			return
 		case now := <-t.C:
 			due = due[:0]
-			p.held.Range(func(k, _ any) bool {
-				// since is the ticker's alone once the message is added.
-				if h := k.(*held); now.Sub(h.since) >= every {
-					h.since = now
-					due = append(due, h)
+			for i := range p.shards {
+				s := &p.shards[i]
+				s.mu.Lock()
+				for h := range s.held {
+					// since is the ticker's alone once the message is added.
+					if now.Sub(h.since) >= every {
+						h.since = now
+						due = append(due, h)
+					}
 				}
-				return true
-			})
+				s.mu.Unlock()
+			}
 			for _, h := range due {
 				if err := h.msg.InProgress(); err != nil {
 					p.log.Debug("in-progress not sent", "seq", h.seq, "error", err)
