@@ -23,7 +23,11 @@ type Quota struct {
 func (q Quota) Spent() bool { return q.Known && q.Remaining <= 0 }
 
 func quotaOf(h http.Header) Quota {
-	rem, err := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	remaining := h.Get("X-RateLimit-Remaining")
+	if remaining == "" {
+		return Quota{} // the usual answer of an API without a limit: no error built
+	}
+	rem, err := strconv.Atoi(remaining)
 	if err != nil {
 		return Quota{}
 	}
