@@ -252,9 +252,11 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	if err != nil {
 		return nil, tok, c.transportError(ctx, method, url, err)
 	}
+	cut := false // the body was read only up to a limit
 	defer func() {
-		// Drain a little so the connection can be reused, then close.
-		_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, drainLimit))
+		if cut { // drain a little more, so the connection can be reused
+			_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, drainLimit))
+		}
 		_ = hr.Body.Close()
 	}()
 	success := hr.StatusCode >= 200 && hr.StatusCode <= 299
@@ -262,9 +264,11 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 		// A PUT's answer carries nothing the worker needs: it is read
 		// through a pooled buffer rather than kept, yet read all the same,
 		// so that a body that stalls or breaks fails the call as before.
-		if _, err := io.Copy(io.Discard, io.LimitReader(hr.Body, smallBodyLimit+1)); err != nil {
+		n, err := io.Copy(io.Discard, io.LimitReader(hr.Body, smallBodyLimit+1))
+		if err != nil {
 			return nil, tok, c.transportError(ctx, method, url, err)
 		}
+		cut = n > smallBodyLimit
 		return &response{status: hr.StatusCode, header: hr.Header}, tok, nil
 	}
 	if limit == 0 {
@@ -276,7 +280,7 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	}
 	resp := &response{status: hr.StatusCode, header: hr.Header, body: data}
 	if int64(len(data)) > limit {
-		resp.body, resp.truncated = data[:limit], true
+		resp.body, resp.truncated, cut = data[:limit], true, true
 	}
 	return resp, tok, nil
 }
