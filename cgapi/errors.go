@@ -150,18 +150,18 @@ func ClassOf(err error) Class {
 	if errors.Is(err, context.Canceled) {
 		return ClassCanceled
 	}
-	var de *DataError
-	var rl *RateLimitError
-	var ae *AuthError
-	var ce *ConfigError
-	switch {
-	case errors.As(err, &de):
+	// errors.AsType, not errors.As: the classification runs on every
+	// call's answer, and As moves each of its targets to the heap.
+	if _, ok := errors.AsType[*DataError](err); ok {
 		return ClassData
-	case errors.As(err, &rl):
+	}
+	if _, ok := errors.AsType[*RateLimitError](err); ok {
 		return ClassRateLimit
-	case errors.As(err, &ae):
+	}
+	if _, ok := errors.AsType[*AuthError](err); ok {
 		return ClassAuth
-	case errors.As(err, &ce):
+	}
+	if _, ok := errors.AsType[*ConfigError](err); ok {
 		return ClassConfig
 	}
 	return ClassTransient
@@ -169,8 +169,7 @@ func ClassOf(err error) Class {
 
 // RetryAfterOf is a rate limit's Retry-After, zero for any other error.
 func RetryAfterOf(err error) time.Duration {
-	var rl *RateLimitError
-	if errors.As(err, &rl) {
+	if rl, ok := errors.AsType[*RateLimitError](err); ok {
 		return rl.RetryAfter
 	}
 	return 0
@@ -179,21 +178,22 @@ func RetryAfterOf(err error) time.Duration {
 // StatusOf is the HTTP status the API answered with, zero when none was
 // received (a timeout, a connection error, a cancellation).
 func StatusOf(err error) int {
-	var de *DataError
-	var rl *RateLimitError
-	var ae *AuthError
-	var ce *ConfigError
-	var te *TransientError
-	switch {
-	case errors.As(err, &de):
+	if err == nil {
+		return 0
+	}
+	if de, ok := errors.AsType[*DataError](err); ok {
 		return de.Status
-	case errors.As(err, &rl):
+	}
+	if _, ok := errors.AsType[*RateLimitError](err); ok {
 		return http.StatusTooManyRequests
-	case errors.As(err, &ae):
+	}
+	if ae, ok := errors.AsType[*AuthError](err); ok {
 		return ae.Status
-	case errors.As(err, &ce):
+	}
+	if ce, ok := errors.AsType[*ConfigError](err); ok {
 		return ce.Status
-	case errors.As(err, &te):
+	}
+	if te, ok := errors.AsType[*TransientError](err); ok {
 		return te.Status
 	}
 	return 0
