@@ -22,8 +22,16 @@ type Quota struct {
 // Spent reports a window with no call left in it.
 func (q Quota) Spent() bool { return q.Known && q.Remaining <= 0 }
 
+// The rate-limit headers in their canonical form: Header.Get builds the
+// canonical form of any other spelling, an allocation per answer.
+const (
+	headerLimit     = "X-Ratelimit-Limit"
+	headerRemaining = "X-Ratelimit-Remaining"
+	headerReset     = "X-Ratelimit-Reset"
+)
+
 func quotaOf(h http.Header) Quota {
-	remaining := h.Get("X-RateLimit-Remaining")
+	remaining := h.Get(headerRemaining)
 	if remaining == "" {
 		return Quota{} // the usual answer of an API without a limit: no error built
 	}
@@ -31,9 +39,9 @@ func quotaOf(h http.Header) Quota {
 	if err != nil {
 		return Quota{}
 	}
-	limit, _ := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	limit, _ := strconv.Atoi(h.Get(headerLimit))
 	q := Quota{Known: true, Limit: limit, Remaining: max(rem, 0)}
-	if reset, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && reset > 0 {
+	if reset, err := strconv.ParseInt(h.Get(headerReset), 10, 64); err == nil && reset > 0 {
 		q.Reset = time.Unix(reset, 0)
 	}
 	return q

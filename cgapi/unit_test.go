@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestNewValidates(t *testing.T) {
 		c.syncURL != "https://api.eu.customergauge.com/v7/rest/sync/responses" {
 		t.Errorf("trailing slashes not tolerated: %q %q %q", c.activitiesURL, c.recordsURL, c.syncURL)
 	}
-	if c.timeout != DefaultTimeout || c.userAgent != "cgworker" {
+	if c.timeout != DefaultTimeout || !slices.Equal(c.userAgent, []string{"cgworker"}) {
 		t.Errorf("defaults: timeout %s, user agent %q", c.timeout, c.userAgent)
 	}
 
@@ -264,5 +265,14 @@ func TestClassOf(t *testing.T) {
 	}
 	if s := Class(99).String(); s != "Class(99)" {
 		t.Errorf("unknown class prints as %q", s)
+	}
+}
+
+func TestRateLimitHeaderNamesAreCanonical(t *testing.T) {
+	t.Parallel()
+	for _, h := range []string{headerLimit, headerRemaining, headerReset} {
+		if c := http.CanonicalHeaderKey(h); c != h {
+			t.Errorf("%q is read as %q: use the canonical form", h, c)
+		}
 	}
 }
