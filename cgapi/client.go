@@ -54,8 +54,8 @@ type Client struct {
 	http      *http.Client
 	tokens    *tokenSource
 	timeout   time.Duration
-	userAgent string
-	syncLimit int64 // syncBodyLimit; tests lower it (export_test.go)
+	userAgent []string // the User-Agent header's value
+	syncLimit int64    // syncBodyLimit; tests lower it (export_test.go)
 
 	activitiesURL string
 	recordsURL    string
@@ -123,7 +123,7 @@ func New(cfg Config) (*Client, error) {
 		http:      &http.Client{Transport: transport},
 		tokens:    newTokenSource(cfg, userAgentTransport{base: transport, userAgent: cfg.UserAgent}, cfg.Timeout),
 		timeout:   cfg.Timeout,
-		userAgent: cfg.UserAgent,
+		userAgent: []string{cfg.UserAgent},
 		syncLimit: syncBodyLimit,
 
 		activitiesURL: cfg.ImportsURL + "/activities/",
@@ -237,11 +237,16 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	if err != nil {
 		return nil, tok, fmt.Errorf("cgapi: %s %s: %w", method, stripQuery(url), err)
 	}
-	req.Header.Set("Authorization", cred.header)
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set("Accept", "application/json")
+	// The values are slices built once and shared by every request: no
+	// one changes a request's header values in place (http.Client copies
+	// the header before a redirect, and Set and Add replace a slice of
+	// length and capacity one), and Set would allocate each per call.
+	hdr := req.Header
+	hdr["Authorization"] = cred.header
+	hdr["User-Agent"] = c.userAgent
+	hdr["Accept"] = jsonValue
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		hdr["Content-Type"] = jsonValue
 	}
 	// The W3C trace context of the call, set here on a request of our own:
 	// a transport that propagates it (worker/telemetry) leaves a request
@@ -284,6 +289,9 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	}
 	return resp, tok, nil
 }
+
+// jsonValue is the Accept and Content-Type header value of every call.
+var jsonValue = []string{"application/json"}
 
 // transportError classifies a failure to get an answer: the caller's own
 // cancellation stays a cancellation (not retryable); anything else, the

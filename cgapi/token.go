@@ -47,10 +47,10 @@ type tokenFetch struct {
 // often a JWT of a kilobyte or more, copied on every PUT otherwise.
 type bearer struct {
 	token  string
-	header string // "Bearer " + token
+	header []string // {"Bearer " + token}: a request's header value, shared and never changed
 }
 
-func newBearer(token string) bearer { return bearer{token: token, header: "Bearer " + token} }
+func newBearer(token string) bearer { return bearer{token: token, header: []string{"Bearer " + token}} }
 
 // renewRetryPause keeps a failing token endpoint from being called on every
 // API call while the cached token is still usable.

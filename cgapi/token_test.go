@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,7 +52,7 @@ func TestTokenRenewalSchedule(t *testing.T) {
 	tokenIs := func(want string) {
 		t.Helper()
 		got, err := s.token(t.Context())
-		if err != nil || got != newBearer(want) {
+		if err != nil || !isBearer(got, want) {
 			t.Fatalf("token = %+v, %v; want %q", got, err, want)
 		}
 	}
@@ -114,7 +115,7 @@ func TestTokenSingleFlight(t *testing.T) {
 	for range callers {
 		go func() {
 			tok, err := s.token(t.Context())
-			if err == nil && tok != newBearer("t1") {
+			if err == nil && !isBearer(tok, "t1") {
 				err = fmt.Errorf("token %+v, want t1", tok)
 			}
 			errs <- err
@@ -143,7 +144,7 @@ func TestFormEncodedTokenLifetime(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s := newTokenSource(Config{AuthURL: srv.URL, ClientID: "id", ClientSecret: "secret"}, http.DefaultTransport, 5*time.Second)
 	s.now = clock.now
-	if tok, err := s.token(t.Context()); err != nil || tok != newBearer("f1") {
+	if tok, err := s.token(t.Context()); err != nil || !isBearer(tok, "f1") {
 		t.Fatalf("token = %+v, %v", tok, err)
 	}
 	if got := s.expiry.Sub(clock.now()); got != 2*time.Minute {
@@ -176,7 +177,7 @@ func TestFailedRenewal(t *testing.T) {
 	tokensAreT1 := func(calls int) {
 		t.Helper()
 		for range calls {
-			if got, err := s.token(t.Context()); err != nil || got != newBearer("t1") {
+			if got, err := s.token(t.Context()); err != nil || !isBearer(got, "t1") {
 				t.Fatalf("token = %+v, %v; want t1", got, err)
 			}
 		}
@@ -220,4 +221,9 @@ func TestFailedRenewal(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
 		t.Fatalf("token after expiry: err = %v, want an *AuthError 503", err)
 	}
+}
+
+// isBearer reports whether b is the token and the header that sends it.
+func isBearer(b bearer, token string) bool {
+	return b.token == token && slices.Equal(b.header, []string{"Bearer " + token})
 }
