@@ -162,7 +162,7 @@ func (m *metrics) stopObserving() {
 }
 
 func (m *metrics) recordPut(ctx context.Context, kind schemas.Kind, err error, d time.Duration) {
-	m.putDuration.Record(ctx, d.Seconds(), putAttrs(kind, err))
+	m.putDuration.Record(ctx, d.Seconds(), putAttrs(kind, err)...)
 }
 
 // Precomputed attribute options.
@@ -170,16 +170,18 @@ var (
 	outcomeSets = attrTable2("kind", "outcome", []string{Ack.String(), DeadLetter.String(), Retry.String(), HandBack.String()})
 	reasonSets  = attrTable2("kind", "reason", reasonNames())
 	ekindSets   = attrTable2("kind", "error_kind", []string{deadletter.ErrorKindMalformed, deadletter.ErrorKindSchema, deadletter.ErrorKindAPI422, deadletter.ErrorKindAPI4xx, deadletter.ErrorKindUnknownSubject})
-	putSets     = func() map[schemas.Kind]map[string]metric.MeasurementOption {
-		out := map[schemas.Kind]map[string]metric.MeasurementOption{}
+	// putSets are whole option lists: Record's variadic argument is then
+	// passed as it is, not built per call.
+	putSets = func() map[schemas.Kind]map[string][]metric.RecordOption {
+		out := map[schemas.Kind]map[string][]metric.RecordOption{}
 		for _, k := range schemas.Kinds {
 			endpoint := "/activities/"
 			if k != schemas.Activity {
 				endpoint = "/records/"
 			}
-			out[k] = map[string]metric.MeasurementOption{}
+			out[k] = map[string][]metric.RecordOption{}
 			for _, c := range []string{"2xx", "4xx", "429", "5xx", "error"} {
-				out[k][c] = metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("status_class", c)))
+				out[k][c] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("status_class", c)))}
 			}
 		}
 		return out
@@ -226,7 +228,7 @@ func kindErrorKind(kind schemas.Kind, ek string) metric.AddOption {
 	return lookup(ekindSets, kind, ek, "error_kind")
 }
 
-func putAttrs(kind schemas.Kind, err error) metric.RecordOption {
+func putAttrs(kind schemas.Kind, err error) []metric.RecordOption {
 	class := "error"
 	switch status := cgapi.StatusOf(err); cgapi.ClassOf(err) {
 	case cgapi.ClassNone:
