@@ -2,9 +2,9 @@
 // infinite reconnects and logged state changes), the streams, consumers,
 // key-value bucket and object store named in the README, "Subjects,
 // streams, consumers" (EnsureStreams, EnsureConsumer, EnsureSyncBucket,
-// EnsureDLQBodies: created when missing, never modified; the consumer of
-// unknown subjects, EnsureUnknownConsumer, is cgworker's own and made
-// again when its subjects change),
+// EnsureDLQBodies: created when missing, never modified; the consumers of
+// unknown subjects, EnsureUnknownConsumers, are cgworker's own, one per
+// subject, and deleted when their subject holds no message),
 // the names derived from the subject prefix (Names), acknowledged
 // publishing (Publish, PublishStream) and trace context in message headers
 // (HeaderCarrier).

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/cgworker/cgworker/schemas"
@@ -98,9 +100,27 @@ func (n Names) EventKindOf(subject string) (schemas.Kind, bool) {
 // letters too large to store whole, e.g. CG_DLQ_BODIES.
 func (n Names) DLQBodiesBucket() string { return n.upper() + "_DLQ_BODIES" }
 
-// UnknownConsumer is the durable consumer that dead-letters events on
-// unknown subjects of the events stream.
-func (n Names) UnknownConsumer() string { return "cgworker-unknown" }
+// UnknownConsumer is the durable consumer that dead-letters the events on
+// subject, one unknown subject of the events stream: "cgworker-unknown-"
+// and the first 16 hex digits of the subject's SHA-256, e.g.
+// cgworker-unknown-8b1f6a4e2c0d9e37 (a subject may hold characters a
+// consumer name may not).
+func (n Names) UnknownConsumer(subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return unknownConsumerPrefix + hex.EncodeToString(sum[:8])
+}
+
+// IsUnknownConsumer reports whether name is an UnknownConsumer's.
+func (n Names) IsUnknownConsumer(name string) bool {
+	return len(name) == len(unknownConsumerPrefix)+16 && strings.HasPrefix(name, unknownConsumerPrefix)
+}
+
+const unknownConsumerPrefix = "cgworker-unknown-"
+
+// LegacyUnknownConsumer is the one consumer of every unknown subject that
+// cgworker used before it had one per subject; EnsureUnknownConsumers
+// takes its place.
+func (n Names) LegacyUnknownConsumer() string { return "cgworker-unknown" }
 
 // DLQWildcard covers every dead-letter subject, e.g. cg.dlq.>.
 func (n Names) DLQWildcard() string { return n.Prefix + ".dlq.>" }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -440,10 +439,11 @@ func TestEnsureDLQBodiesLeavesExistingAlone(t *testing.T) {
 	}
 }
 
-// TestEnsureUnknownConsumer: the consumer of unknown subjects shares the
-// kinds' consumers' settings (never a delivery limit), is kept while its
-// subjects stay the same and made again when they change.
-func TestEnsureUnknownConsumer(t *testing.T) {
+// TestEnsureUnknownConsumers: each unknown subject has a consumer of its
+// own with the kinds' consumers' settings (never a delivery limit), kept as
+// it is while its subject holds messages and deleted once it holds none;
+// the single consumer of older versions hands its position over.
+func TestEnsureUnknownConsumers(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}}); err != nil {
@@ -453,30 +453,80 @@ func TestEnsureUnknownConsumer(t *testing.T) {
 	if err := queue.EnsureStreams(f.ctx, f.js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, []string{"cg.events.typo"})
+	names := cfg.Names
+	// The consumer older versions made: it has read the first two
+	// messages on cg.events.typo and acknowledged them.
+	for range 3 {
+		if _, err := f.js.Publish(f.ctx, "cg.events.typo", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy := cfg.UnknownConsumerConfig("cg.events.typo", 0)
+	legacy.Durable, legacy.FilterSubject, legacy.FilterSubjects = names.LegacyUnknownConsumer(), "", []string{"cg.events.typo"}
+	old, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", legacy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := cons.CachedInfo()
-	c := first.Config
-	if c.Durable != "cgworker-unknown" || !slices.Equal(c.FilterSubjects, []string{"cg.events.typo"}) ||
-		c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != 45*time.Second || c.MaxDeliver != -1 ||
-		c.DeliverPolicy != jetstream.DeliverAllPolicy || c.MaxAckPending != queue.MaxAckPending {
-		t.Fatalf("unknown consumer config %+v", c)
-	}
-	same, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, []string{"cg.events.typo"})
+	batch, err := old.Fetch(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !same.CachedInfo().Created.Equal(first.Created) {
-		t.Error("same subjects: the consumer was made again")
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(f.ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wider := []string{"cg.events.other", "cg.events.typo"}
-	again, err := queue.EnsureUnknownConsumer(f.ctx, f.js, cfg, wider)
+
+	subjects := []string{"cg.events.other", "cg.events.typo"}
+	got, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, subjects)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := again.CachedInfo(); got.Created.Equal(first.Created) || !slices.Equal(got.Config.FilterSubjects, wider) {
-		t.Errorf("new subjects: created %v (first %v), filters %v", got.Created, first.Created, got.Config.FilterSubjects)
+	if len(got) != 2 {
+		t.Fatalf("%d consumers for %d subjects", len(got), len(subjects))
+	}
+	for i, cons := range got {
+		c := cons.CachedInfo().Config
+		if c.Durable != names.UnknownConsumer(subjects[i]) || !names.IsUnknownConsumer(c.Durable) || c.FilterSubject != subjects[i] ||
+			c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != 45*time.Second || c.MaxDeliver != -1 ||
+			c.MaxAckPending != queue.MaxAckPending {
+			t.Errorf("consumer of %s: %+v", subjects[i], c)
+		}
+	}
+	if c := got[0].CachedInfo().Config; c.DeliverPolicy != jetstream.DeliverAllPolicy {
+		t.Errorf("a subject the old consumer did not read starts at %v, want the first message", c.DeliverPolicy)
+	}
+	if c := got[1].CachedInfo().Config; c.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || c.OptStartSeq != 3 {
+		t.Errorf("cg.events.typo starts at %v %d, want sequence 3, after the old consumer's ack floor", c.DeliverPolicy, c.OptStartSeq)
+	}
+	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", names.LegacyUnknownConsumer()); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("the old consumer is still there: %v", err)
+	}
+
+	// Called again (a later sweep), the consumers are the same ones.
+	again, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, subjects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range again {
+		if !again[i].CachedInfo().Created.Equal(got[i].CachedInfo().Created) {
+			t.Errorf("consumer of %s made again", subjects[i])
+		}
+	}
+	// cg.events.other holds no message any more: its consumer goes, and
+	// the kinds' consumers stay.
+	if _, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, subjects[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", names.UnknownConsumer("cg.events.other")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("the consumer of a subject without messages is still there: %v", err)
+	}
+	for _, name := range []string{names.UnknownConsumer("cg.events.typo"), names.Consumer(schemas.Activity)} {
+		if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", name); err != nil {
+			t.Errorf("consumer %s: %v", name, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -219,15 +220,7 @@ func TestUnknownSubjectsAreDeadLettered(t *testing.T) {
 	t.Parallel()
 	w := setup(t, emulator.Options{})
 	ctx := context.Background()
-	s, err := w.js.Stream(ctx, w.names.EventsStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := s.CachedInfo().Config
-	sc.Subjects = []string{w.names.EventsWildcard()}
-	if _, err := w.js.UpdateStream(ctx, sc); err != nil {
-		t.Fatal(err)
-	}
+	w.widenEventsStream(t)
 	publish := func(subject, body string) uint64 {
 		t.Helper()
 		ack, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: []byte(body), Header: nats.Header{"X-Producer": {"p"}}})
@@ -300,6 +293,97 @@ func TestUnknownSubjectsAreDeadLettered(t *testing.T) {
 	got := natstest.Messages(t, w.js, w.names.EventsStream(), w.names.EventSubject(schemas.Activity))
 	if len(got) != 1 || string(got[0].Data) != valid || got[0].Header.Get("X-Producer") != "p" {
 		t.Fatalf("replayed to %s: %d messages", w.names.EventSubject(schemas.Activity), len(got))
+	}
+}
+
+// TestUnknownSubjectLettersStayGone: a letter of an unknown subject,
+// purged (or replayed elsewhere), does not come back when another unknown
+// subject appears; and the events the single consumer of older versions
+// had settled are not read again. One consumer per subject, never made
+// again while its subject holds messages, is what holds both.
+func TestUnknownSubjectLettersStayGone(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	ctx := context.Background()
+	w.widenEventsStream(t)
+	publish := func(subject string) uint64 {
+		t.Helper()
+		ack, err := w.js.Publish(ctx, subject, []byte(`{"account":"ACME","type":"T","source":"S"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	// An older version's consumer of cg.events.old settled its first event.
+	settledBefore, pending := publish("cg.events.old"), publish("cg.events.old")
+	legacy := queue.StreamConfig{Names: w.names}.UnknownConsumerConfig("cg.events.old", 0)
+	legacy.Durable, legacy.FilterSubject, legacy.FilterSubjects = w.names.LegacyUnknownConsumer(), "", []string{"cg.events.old"}
+	old, err := w.js.CreateConsumer(ctx, w.names.EventsStream(), legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := old.Fetch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := publish("cg.events.typo")
+
+	cfg := testConfig()
+	cfg.Kinds = []schemas.Kind{schemas.Activity}
+	cfg.UnknownSubjectsInterval = 50 * time.Millisecond
+	r := w.start(nil, cfg)
+	settled := func(seqs ...uint64) func() bool {
+		return func() bool {
+			for _, seq := range seqs {
+				if _, ok := r.final(seq); !ok {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, 10*time.Second, "unknown subjects dead-lettered", settled(pending, first))
+	if n, err := deadletter.Purge(ctx, w.js, w.names, deadletter.Filter{}, io.Discard); err != nil || n != 2 {
+		t.Fatalf("purge = %d, %v; want the 2 letters", n, err)
+	}
+	// A new subject that sorts after both: once its event is settled, the
+	// sweep has been past their consumers since the subjects changed.
+	later := publish("cg.events.zzz")
+	waitFor(t, 10*time.Second, "the new subject's event dead-lettered", settled(later))
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{settledBefore, pending, first, later} {
+		want := 1
+		if seq == settledBefore {
+			want = 0 // settled by the older version
+		}
+		if got := r.settledOf(seq); len(got) != want {
+			t.Errorf("event %d settled %d times, want %d: %+v", seq, len(got), want, got)
+		}
+	}
+	if letters := w.deadLetters(); len(letters) != 1 {
+		t.Errorf("%d letters after the purge, want only the new subject's", len(letters))
+	}
+}
+
+// widenEventsStream makes the events stream take <prefix>.events.>, as an
+// operator's stream may, so that it stores events on unknown subjects.
+func (w *world) widenEventsStream(t *testing.T) {
+	t.Helper()
+	s, err := w.js.Stream(t.Context(), w.names.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.Subjects = []string{w.names.EventsWildcard()}
+	if _, err := w.js.UpdateStream(t.Context(), sc); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -23,10 +23,13 @@ import (
 // cg.events.ticket or cg.events.activity.v2. So every replica looks, every
 // UnknownSubjectsInterval, at the subjects the stream holds (stream info
 // with a subject filter gives per-subject counts) and, when some are no
-// kind's, reads exactly those through the durable consumer
-// cgworker-unknown and dead-letters each event as unknown-subject, on
-// <prefix>.dlq.unknown.<stream>-<seq>-<ts>, through settle like any other.
-// A catch-all consumer would see the kinds' events a second time. A kind
+// kind's, reads each through a durable consumer of its own
+// (queue.EnsureUnknownConsumers: cgworker-unknown-<hash of the subject>,
+// never made again while the subject holds messages, so a letter purged or
+// replayed does not come back) and dead-letters each event as
+// unknown-subject, on <prefix>.dlq.unknown.<stream>-<seq>-<ts>, through
+// settle like any other. A catch-all consumer would see the kinds' events
+// a second time. A kind
 // left unconsumed because its configuration is missing is still a kind:
 // its events wait in the stream, as the README says.
 
@@ -60,14 +63,25 @@ func (w *Worker) watchUnknown(ctx context.Context) <-chan struct{} {
 // sweepUnknown dead-letters every event on an unknown subject stored now.
 func (w *Worker) sweepUnknown(ctx context.Context) error {
 	subjects, err := w.unknownSubjects(ctx)
-	if err != nil || len(subjects) == 0 {
-		return err
-	}
-	sc := w.streamConfig()
-	cons, err := queue.EnsureUnknownConsumer(ctx, w.js, sc, subjects)
 	if err != nil {
 		return err
 	}
+	// Even with none: the consumers of subjects gone since are deleted.
+	consumers, err := queue.EnsureUnknownConsumers(ctx, w.js, w.streamConfig(), subjects)
+	if err != nil {
+		return err
+	}
+	for _, cons := range consumers {
+		if err := w.drainUnknown(ctx, cons); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drainUnknown dead-letters what cons, the consumer of one unknown
+// subject, has to deliver now.
+func (w *Worker) drainUnknown(ctx context.Context, cons jetstream.Consumer) error {
 	for ctx.Err() == nil {
 		batch, err := cons.FetchNoWait(unknownBatch)
 		if err != nil {
