@@ -74,6 +74,7 @@ func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
 				// The contact may still be on its way: retry until
 				// CG_CONTACT_WAIT has passed since the first attempt.
 				if o, done := w.wait(ctx, h, retry, 0, flow.ReasonContact); done {
+					o.Err = err // the log line and OnSettled say why
 					return o
 				}
 				continue

@@ -375,6 +375,20 @@ func TestContactOnlyRejectionDeadLetteredAfterContactWait(t *testing.T) {
 	if n := len(w.deadLetters()); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
+	// The deliveries whose retry budget the wait spent were handed back
+	// saying why.
+	handedBack := 0
+	for _, s := range r.settledOf(seq) {
+		if s.Action == worker.Retry {
+			handedBack++
+			if !strings.Contains(s.Error, "422") {
+				t.Errorf("handed back during the contact wait without its cause: %+v", s)
+			}
+		}
+	}
+	if handedBack == 0 {
+		t.Error("no delivery was handed back: the wait did not outlast the retry budget")
+	}
 }
 
 // activityPuts are the arrival times of the activity PUTs the emulator
