@@ -81,13 +81,16 @@ func resolve(ctx context.Context, js jetstream.JetStream, names queue.Names, l *
 
 // deleteBody removes the object of a letter stored with CG-Body-Ref, after
 // the letter itself is gone (the reverse of Store's order). An object
-// already gone is not an error.
+// already gone is not an error, and neither is a bucket deleted with it.
 func deleteBody(ctx context.Context, js jetstream.JetStream, names queue.Names, h nats.Header) error {
 	ref := h.Get(HeaderBodyRef)
 	if ref == "" {
 		return nil
 	}
 	obs, err := js.ObjectStore(ctx, names.DLQBodiesBucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("object store %s: %w", names.DLQBodiesBucket(), err)
 	}

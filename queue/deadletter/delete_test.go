@@ -2,9 +2,11 @@ package deadletter
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cgworker/cgworker/queue"
@@ -41,5 +43,38 @@ func TestDeleteLetterTwice(t *testing.T) {
 	}
 	if _, err := deleteLetter(ctx, js, names, stream, &Letter{Seq: ack.Sequence}); err == nil {
 		t.Error("delete from a deleted stream succeeded")
+	}
+}
+
+// TestDeleteBody: the body of a letter stored in the object store goes
+// with it; a body already gone, or its whole bucket, is not an error.
+func TestDeleteBody(t *testing.T) {
+	t.Parallel()
+	srv := natstest.NewServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	js := srv.JetStream(t)
+	names := queue.NewNames("t")
+	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: names.DLQBodiesBucket()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.PutBytes(ctx, "letter-1", []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	h := nats.Header{HeaderBodyRef: {"letter-1"}}
+	for i := range 2 {
+		if err := deleteBody(ctx, js, names, h); err != nil {
+			t.Fatalf("delete %d: %v", i+1, err)
+		}
+	}
+	if _, err := obs.GetInfo(ctx, "letter-1"); !errors.Is(err, jetstream.ErrObjectNotFound) {
+		t.Errorf("the body is still there: %v", err)
+	}
+	if err := js.DeleteObjectStore(ctx, names.DLQBodiesBucket()); err != nil {
+		t.Fatal(err)
+	}
+	if err := deleteBody(ctx, js, names, h); err != nil {
+		t.Errorf("delete with the bucket gone: %v", err)
 	}
 }
