@@ -252,7 +252,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			_ = flow.Sleep(w.stopping, 100*time.Millisecond)
 			continue
 		}
-		w.health.SetConsumers(true)
+		w.health.SetConsumer(w.cfg.Names.Consumer(kind), true)
 	}
 }
 
@@ -270,7 +270,7 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 		!errors.Is(err, nats.ErrNoResponders) {
 		return c
 	}
-	w.health.SetConsumers(false)
+	w.health.SetConsumer(w.cfg.Names.Consumer(kind), false)
 	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
 	defer cancel()
 	sc := w.streamConfig()

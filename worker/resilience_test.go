@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -205,6 +206,64 @@ func TestDeletedConsumerIsBoundAgain(t *testing.T) {
 	w.publish(schemas.Activity, activity(2), nil)
 	waitFor(t, 20*time.Second, "delivery after the consumer was bound again", func() bool { return w.emu.ActivityCount() == 2 })
 	waitFor(t, 5*time.Second, "ready again", func() bool { return health.Ready() == nil })
+}
+
+// TestReadinessNamesAConsumerNotBoundAgain: one kind's consumer is
+// deleted and cannot be made again (the stream's consumer limit is taken
+// meanwhile). The replica stays unready, naming it, while another kind's
+// pulls go on succeeding, and is ready again once it is bound.
+func TestReadinessNamesAConsumerNotBoundAgain(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	ctx := context.Background()
+	s, err := w.js.Stream(ctx, w.names.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	if err := w.js.DeleteStream(ctx, sc.Name); err != nil {
+		t.Fatal(err)
+	}
+	sc.MaxConsumers = 2 // activity and account
+	if _, err := w.js.CreateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	health := health.New(true, false)
+	health.SetNATS(true)
+	cfg := testConfig()
+	cfg.Kinds = []schemas.Kind{schemas.Activity, schemas.Account}
+	cfg.Health = health
+	w.start(nil, cfg)
+	waitFor(t, 10*time.Second, "ready", func() bool { return health.Ready() == nil })
+
+	// Delete the account consumer and take its slot; the worker may bind
+	// it again first, then delete it again.
+	account := w.names.Consumer(schemas.Account)
+	var intruder jetstream.Consumer
+	waitFor(t, 10*time.Second, "the consumer slot taken", func() bool {
+		if err := w.js.DeleteConsumer(ctx, sc.Name, account); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Fatal(err)
+		}
+		intruder, err = w.js.CreateConsumer(ctx, sc.Name, jetstream.ConsumerConfig{Durable: "intruder", FilterSubject: "cg.events.nothing"})
+		return err == nil
+	})
+	notReady := func() bool {
+		err := health.Ready()
+		return err != nil && strings.Contains(err.Error(), account)
+	}
+	waitFor(t, 10*time.Second, "not ready, naming "+account, notReady)
+	// The activity consumer's pulls succeed meanwhile; they do not make
+	// the replica ready.
+	w.publish(schemas.Activity, activity(1), nil)
+	waitFor(t, 10*time.Second, "an activity delivered", func() bool { return w.emu.ActivityCount() == 1 })
+	if !notReady() {
+		t.Fatalf("ready with %s gone: %v", account, health.Ready())
+	}
+
+	if err := w.js.DeleteConsumer(ctx, sc.Name, intruder.CachedInfo().Name); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "ready once "+account+" is bound again", func() bool { return health.Ready() == nil })
 }
 
 // TestConsumerBoundAgainAfterAFailedRebind: the events stream is deleted

@@ -5,7 +5,11 @@ package health
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -19,6 +23,11 @@ type Health struct {
 
 	natsDown  atomic.Bool
 	consumers atomic.Bool
+	// unbound are the consumers found gone and not bound again, by name;
+	// nUnbound is its size, read without the lock on every pull.
+	mu       sync.Mutex
+	unbound  map[string]bool
+	nUnbound atomic.Int32
 	sync      atomic.Bool
 	draining  atomic.Bool
 	api       atomic.Pointer[func() error]
@@ -44,11 +53,39 @@ func (h *Health) SetSyncBound(bound bool) {
 	}
 }
 
-// SetConsumers records whether the worker's consumers are bound.
+// SetConsumers records whether the worker's consumers are bound, all of
+// them at start-up.
 func (h *Health) SetConsumers(bound bool) {
 	if h != nil {
 		h.consumers.Store(bound)
 	}
+}
+
+// SetConsumer records whether one consumer, found gone, is bound again. The
+// replica is not ready while any is not: one kind's pulls succeeding do
+// not hide another kind's consumer that cannot be bound.
+func (h *Health) SetConsumer(name string, bound bool) {
+	if h == nil || bound && h.nUnbound.Load() == 0 {
+		return // the usual case, on every pull: nothing to clear
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if bound {
+		delete(h.unbound, name)
+	} else {
+		if h.unbound == nil {
+			h.unbound = map[string]bool{}
+		}
+		h.unbound[name] = true
+	}
+	h.nUnbound.Store(int32(len(h.unbound)))
+}
+
+// unboundConsumers names the consumers SetConsumer reported unbound.
+func (h *Health) unboundConsumers() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(slices.Sorted(maps.Keys(h.unbound)), ", ")
 }
 
 // SetDraining marks the process as shutting down.
@@ -79,6 +116,8 @@ func (h *Health) Ready() error {
 		return errors.New("NATS disconnected")
 	case h.wantConsumers && !h.consumers.Load():
 		return errors.New("consumers not bound")
+	case h.wantConsumers && h.nUnbound.Load() > 0:
+		return errors.New("consumer gone and not bound again: " + h.unboundConsumers())
 	case h.wantSync && !h.sync.Load():
 		return errors.New("sync not bound")
 	}
