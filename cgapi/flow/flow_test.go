@@ -361,3 +361,70 @@ func TestTokenEndpointHasItsOwnBreaker(t *testing.T) {
 		t.Fatalf("no recovery once the token endpoint is back: %v", set.Unavailable())
 	}
 }
+
+// TestRateLimitPacesTheReplica: CG_RATE_LIMIT is one limit for the whole
+// replica, every endpoint together; a call stopped while it waits for it
+// gives its turn back.
+func TestRateLimitPacesTheReplica(t *testing.T) {
+	t.Parallel()
+	const perSecond, calls = 20, 12 // burst: 2, a tenth of a second's calls
+	emu := cgapitest.NewServer(t, emulator.Options{})
+	client := cgapitest.NewClient(t, emu, emulator.Options{})
+	set, err := flow.NewSet(flow.Config{Concurrency: 8, RateLimit: perSecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	var i atomic.Int64
+	run(4, calls, func() {
+		ctx := t.Context()
+		var res flow.Result
+		if i.Add(1)%2 == 0 {
+			res = set.Endpoint(flow.Records).Do(flow.Call{Wait: ctx, Ctx: ctx}, func(ctx context.Context) error {
+				return client.PutRecord(ctx, "account", []byte(`{"Account Name":"ACME"}`))
+			})
+		} else {
+			res = set.Endpoint(flow.Activities).Do(flow.Call{Wait: ctx, Ctx: ctx}, func(ctx context.Context) error {
+				return client.PutActivity(ctx, []byte(activity))
+			})
+		}
+		if res.Err != nil {
+			t.Error(res.Err)
+		}
+	})
+	var times []time.Time
+	for _, req := range emu.Requests() {
+		if req.Method == "PUT" {
+			times = append(times, req.Time)
+		}
+	}
+	if len(times) != calls {
+		t.Fatalf("%d PUTs, want %d", len(times), calls)
+	}
+	// After the burst of 2, one call every 50 ms: the last at least
+	// 450 ms after the first (less a margin for the clock).
+	if span := times[len(times)-1].Sub(times[0]); span < 400*time.Millisecond {
+		t.Errorf("%d calls over %s at %d/s: not paced", calls, span, perSecond)
+	}
+
+	// One call a second: the first takes the burst, the second waits and
+	// is stopped, and the third must not wait for the second's turn too.
+	slow := flow.NewController(flow.Activities, flow.Config{RateLimit: 1})
+	put := func(ctx context.Context) error { return client.PutActivity(ctx, []byte(activity)) }
+	if res := slow.Do(flow.Call{Wait: t.Context(), Ctx: t.Context()}, put); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	stop, cancel := context.WithCancel(t.Context())
+	parked := false
+	res := slow.Do(flow.Call{Wait: stop, Ctx: t.Context(), OnWait: flow.WaitFunc(func() { parked = true; cancel() })}, put)
+	if !errors.Is(res.Err, flow.ErrStopped) || !parked {
+		t.Fatalf("stopped while waiting for the rate limit: %+v, parked %t", res, parked)
+	}
+	began := time.Now()
+	if res := slow.Do(flow.Call{Wait: t.Context(), Ctx: t.Context()}, put); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if waited := time.Since(began); waited > 1500*time.Millisecond {
+		t.Errorf("the next call waited %s: the stopped call's turn was not given back", waited)
+	}
+}
