@@ -28,9 +28,9 @@ type Health struct {
 	mu       sync.Mutex
 	unbound  map[string]bool
 	nUnbound atomic.Int32
-	sync      atomic.Bool
-	draining  atomic.Bool
-	api       atomic.Pointer[func() error]
+	sync     atomic.Bool
+	draining atomic.Bool
+	api      atomic.Pointer[func() error]
 }
 
 // New returns the health of a replica that consumes events, runs the
