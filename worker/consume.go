@@ -305,6 +305,7 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 	}
 	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
 	w.inflight.add(h)
+	w.metrics.inFlight.Add(1) // held from here, queued or in a handler, until settled
 	w.jobs <- h // never blocks: the queue has room for every slot
 }
 
@@ -331,6 +332,7 @@ func (w *Worker) handler() {
 // for its endpoint (held.Wait): this goroutine then ends with it.
 func (w *Worker) handle(h *held) (detached bool) {
 	defer w.inflight.remove(h)
+	defer w.metrics.inFlight.Add(-1) // counted since take
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
 		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})
@@ -364,8 +366,6 @@ func (w *Worker) handle(h *held) (detached bool) {
 			attribute.Int("messaging.message.body.size", len(m.Data())),
 		)
 	}
-	w.metrics.inFlight.Add(1)
-	defer w.metrics.inFlight.Add(-1)
 
 	// The validation span only under a recorded span: with one trace in
 	// ten sampled, the other nine would start a span nobody keeps.

@@ -29,7 +29,7 @@ import (
 // series and their values are the same either way.
 type metrics struct {
 	events      [len(kindIndex)][numActions]atomic.Int64 // settled, by kind and outcome
-	inFlight    atomic.Int64                             // messages held
+	inFlight    atomic.Int64                             // messages held: taken and not yet settled
 	retries     metric.Int64Counter
 	deadLetters metric.Int64Counter
 	putDuration metric.Float64Histogram

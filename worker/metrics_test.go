@@ -327,3 +327,24 @@ func TestBreakerMetricsAndReadiness(t *testing.T) {
 		t.Error("no cgworker_api_breaker_open_seconds_total{endpoint=token} series")
 	}
 }
+
+// TestInFlightCountsQueuedMessages: cgworker_in_flight is every message the
+// replica holds, those waiting for a handler included, not only those in
+// one: with the API slow, 2 handlers and a look-ahead of 3, it reaches 5.
+func TestInFlightCountsQueuedMessages(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{Latency: 3 * time.Second})
+	mp, base := metricsServer(t, nil)
+	cfg := testConfig()
+	cfg.Kinds = []schemas.Kind{schemas.Activity}
+	cfg.MeterProvider = mp
+	cfg.Concurrency, cfg.Lookahead = 2, 3
+	cfg.ShutdownTimeout = 100 * time.Millisecond // the PUTs in flight are abandoned at the end
+	w.start(nil, cfg)
+	for i := range 8 {
+		w.publish(schemas.Activity, activity(i), nil)
+	}
+	waitFor(t, 10*time.Second, "five messages held", func() bool {
+		return scrapeMetrics(t, base).value(t, "cgworker_in_flight", nil) == 5
+	})
+}
