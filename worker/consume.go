@@ -305,7 +305,8 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 	}
 	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
 	w.inflight.add(h)
-	w.metrics.inFlight.Add(1) // held from here, queued or in a handler, until settled
+	// Held from here, queued or in a handler, until settled.
+	w.metrics.inFlight.Add(1)
 	w.jobs <- h // never blocks: the queue has room for every slot
 }
 
