@@ -4,7 +4,8 @@
 // streams, consumers" (EnsureStreams, EnsureConsumer, EnsureSyncBucket,
 // EnsureDLQBodies: created when missing, never modified; the consumers of
 // unknown subjects, EnsureUnknownConsumers, are cgworker's own, one per
-// subject, and deleted when their subject holds no message),
+// subject up to a cap and one shared past it, deleted when their subjects
+// hold no message),
 // the names derived from the subject prefix (Names), acknowledged
 // publishing (Publish, PublishStream) and trace context in message headers
 // (HeaderCarrier).

@@ -117,6 +117,10 @@ func (n Names) IsUnknownConsumer(name string) bool {
 
 const unknownConsumerPrefix = "cgworker-unknown-"
 
+// SharedUnknownConsumer is the consumer the unknown subjects beyond
+// StreamConfig.UnknownConsumers share.
+func (n Names) SharedUnknownConsumer() string { return "cgworker-unknown-shared" }
+
 // LegacyUnknownConsumer is the one consumer of every unknown subject that
 // cgworker used before it had one per subject; EnsureUnknownConsumers
 // takes its place.

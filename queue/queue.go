@@ -242,6 +242,9 @@ type StreamConfig struct {
 	// the consumers created here (0 means the stream's). Existing ones keep
 	// theirs.
 	Replicas int
+	// UnknownConsumers is how many unknown subjects get a consumer of their
+	// own (0 means DefaultUnknownConsumers); the others share one.
+	UnknownConsumers int
 }
 
 // DefaultAckWait is used when StreamConfig.AckWait is zero (CG_ACK_WAIT's default).

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -529,4 +530,84 @@ func TestEnsureUnknownConsumers(t *testing.T) {
 			t.Errorf("consumer %s: %v", name, err)
 		}
 	}
+}
+
+// TestUnknownConsumersBeyondTheCapShareOne: past StreamConfig.UnknownConsumers
+// the unknown subjects share one consumer; a subject that gets a consumer
+// of its own later starts after the shared one's ack floor. A consumer
+// whose subject has a message again after the caller looked is kept.
+func TestUnknownConsumersBeyondTheCapShareOne(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queue.StreamConfig{Names: queue.NewNames(""), AckWait: 45 * time.Second, UnknownConsumers: 1}
+	names := cfg.Names
+	seq := map[string]uint64{}
+	for _, subject := range []string{"cg.events.a", "cg.events.b", "cg.events.c", "cg.events.b"} {
+		ack, err := f.js.Publish(f.ctx, subject, []byte("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq[subject] = ack.Sequence // the last one's
+	}
+	got, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, []string{"cg.events.a", "cg.events.b", "cg.events.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].CachedInfo().Name != names.UnknownConsumer("cg.events.a") ||
+		got[1].CachedInfo().Name != names.SharedUnknownConsumer() ||
+		!slices.Equal(got[1].CachedInfo().Config.FilterSubjects, []string{"cg.events.b", "cg.events.c"}) {
+		t.Fatalf("consumers %v", consumerNames(got))
+	}
+	// The shared consumer settles the first event on b and the one on c.
+	batch, err := got[1].Fetch(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a is gone from the stream: its consumer goes, b takes its place from
+	// after the shared consumer's ack floor, and c is shared alone.
+	events, err := f.js.Stream(f.ctx, "CG_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Purge(f.ctx, jetstream.WithPurgeSubject("cg.events.a")); err != nil {
+		t.Fatal(err)
+	}
+	got, err = queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, []string{"cg.events.b", "cg.events.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].CachedInfo().Name != names.UnknownConsumer("cg.events.b") ||
+		!slices.Equal(got[1].CachedInfo().Config.FilterSubjects, []string{"cg.events.c"}) {
+		t.Fatalf("consumers %v", consumerNames(got))
+	}
+	if c := got[0].CachedInfo().Config; c.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || c.OptStartSeq != seq["cg.events.c"]+1 {
+		t.Errorf("cg.events.b starts at %v %d, want after the shared consumer's ack floor %d", c.DeliverPolicy, c.OptStartSeq, seq["cg.events.c"])
+	}
+	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", names.UnknownConsumer("cg.events.a")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("the consumer of a subject without messages is still there: %v", err)
+	}
+	// A caller whose list of subjects is older than b's messages keeps
+	// b's consumer.
+	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, []string{"cg.events.c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", names.UnknownConsumer("cg.events.b")); err != nil {
+		t.Errorf("the consumer of a subject that holds messages was deleted: %v", err)
+	}
+}
+
+func consumerNames(cs []jetstream.Consumer) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.CachedInfo().Name)
+	}
+	return out
 }

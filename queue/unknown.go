@@ -9,18 +9,35 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The consumers of unknown subjects (README, "Dead letters"): one durable
+// The consumers of unknown subjects (README, "Dead letters"): a durable
 // consumer per subject of the events stream that is no kind's, filtered to
-// exactly that subject.
+// exactly that subject, for up to StreamConfig.UnknownConsumers subjects;
+// the subjects beyond share one consumer.
 //
-// A consumer is never made again while the stream holds a message on its
-// subject, so an event it has settled is never read again: its letter,
-// purged or replayed since, does not come back. (One consumer of every
-// unknown subject had to be made again from the stream's first message
-// whenever a subject appeared, since a widened filter does not go back,
-// and brought back every purged letter.) A consumer whose subject the
-// stream no longer holds a message on is deleted; made again for a later
+// A consumer of its own is never made again while the stream holds a
+// message on its subject, so an event it has settled is never read again:
+// its letter, purged or replayed since, does not come back. (One consumer
+// of every unknown subject had to be made again from the stream's first
+// message whenever a subject appeared, since a widened filter does not go
+// back, and brought back every purged letter.) Such a consumer is deleted
+// once the stream holds no message on its subject; made again for a later
 // message, it reads from the start, where nothing it read before is left.
+//
+// The cap keeps a producer that puts an id in the subject
+// (cg.events.ticket.<id>) from making a consumer per event, each a Raft
+// group on a replicated stream and a slot of the stream's consumer limit.
+// The shared consumer behaves as the single consumer once did: made again,
+// from the first message, whenever its subjects change.
+
+// DefaultUnknownConsumers is StreamConfig.UnknownConsumers' default.
+const DefaultUnknownConsumers = 16
+
+func (c StreamConfig) unknownConsumers() int {
+	if c.UnknownConsumers <= 0 {
+		return DefaultUnknownConsumers
+	}
+	return c.UnknownConsumers
+}
 
 // UnknownConsumerConfig is the durable consumer of subject, an unknown
 // subject of the events stream. It reads from the stream's first message
@@ -34,79 +51,124 @@ func (c StreamConfig) UnknownConsumerConfig(subject string, start uint64) jetstr
 	return cc
 }
 
-// EnsureUnknownConsumers returns the consumer of each of subjects, the
-// unknown subjects the events stream holds messages on, in their order.
-// A missing one is made; an existing one is used as it is. It deletes the
-// consumers of unknown subjects not among them, and takes the place of
-// LegacyUnknownConsumer: a subject that consumer read starts after its ack
-// floor, and it is deleted once the new consumers exist.
+// EnsureUnknownConsumers returns the consumers that read subjects, the
+// unknown subjects the events stream holds messages on (sorted): one of
+// its own for each subject that has one, or gets one within the cap, and
+// the shared consumer of the others, if any. A missing consumer of its own
+// is made, an existing one used as it is. It deletes the consumers of
+// unknown subjects the stream no longer holds a message on, and the single
+// consumer of older versions (LegacyUnknownConsumer). A subject that the
+// shared or the legacy consumer read before gets its own consumer from
+// after that consumer's ack floor. A consumer that cannot be made is
+// reported, joined with the others' errors, and the rest are returned.
 func EnsureUnknownConsumers(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, subjects []string) ([]jetstream.Consumer, error) {
-	stream := cfg.Names.EventsStream()
+	names := cfg.Names
+	stream := names.EventsStream()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", stream, err)
 	}
-	starts, legacy, err := legacyStarts(ctx, s, cfg.Names.LegacyUnknownConsumer())
+	own := map[string]bool{} // subjects with a consumer of their own
+	lister := s.ListConsumers(ctx)
+	for info := range lister.Info() {
+		if names.IsUnknownConsumer(info.Name) {
+			own[info.Config.FilterSubject] = true
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("consumers of stream %s: %w", stream, err)
+	}
+	starts := map[string]uint64{}
+	legacy, err := handOver(ctx, s, names.LegacyUnknownConsumer(), starts)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]jetstream.Consumer, 0, len(subjects))
+	if _, err := handOver(ctx, s, names.SharedUnknownConsumer(), starts); err != nil {
+		return nil, err
+	}
+
+	var out []jetstream.Consumer
+	var errs []error
+	var shared []string
+	kept := 0
 	for _, subject := range subjects {
+		if own[subject] {
+			kept++
+		}
+	}
+	for _, subject := range subjects {
+		if !own[subject] {
+			if kept >= cfg.unknownConsumers() {
+				shared = append(shared, subject)
+				continue
+			}
+			kept++
+		}
 		cons, err := ensureUnknownConsumer(ctx, s, cfg.UnknownConsumerConfig(subject, starts[subject]))
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		out = append(out, cons)
 	}
-	if legacy {
-		if err := s.DeleteConsumer(ctx, cfg.Names.LegacyUnknownConsumer()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("delete consumer %s on stream %s: %w", cfg.Names.LegacyUnknownConsumer(), stream, err)
+	cons, err := ensureSharedUnknownConsumer(ctx, s, cfg, shared)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case cons != nil:
+		out = append(out, cons)
+	}
+	if legacy && len(errs) == 0 {
+		if err := deleteConsumer(ctx, s, names.LegacyUnknownConsumer()); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	// Consumers of subjects the stream holds no message on any more.
-	names := s.ConsumerNames(ctx)
-	var stale []string
-	for name := range names.Name() {
-		if cfg.Names.IsUnknownConsumer(name) && !slices.ContainsFunc(subjects, func(subject string) bool {
-			return cfg.Names.UnknownConsumer(subject) == name
-		}) {
-			stale = append(stale, name)
+	// Consumers of subjects gone from the stream. The list of subjects was
+	// taken before: a subject may have had a message since (another
+	// replica then made its consumer), so each is looked at again.
+	for subject := range own {
+		if slices.Contains(subjects, subject) {
+			continue
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("subjects of stream %s: %w", stream, err))
+			continue
+		}
+		if info.State.Subjects[subject] > 0 {
+			continue
+		}
+		if err := deleteConsumer(ctx, s, names.UnknownConsumer(subject)); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if err := names.Err(); err != nil {
-		return nil, fmt.Errorf("consumers of stream %s: %w", stream, err)
-	}
-	for _, name := range stale {
-		if err := s.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("delete consumer %s on stream %s: %w", name, stream, err)
-		}
-	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
-// legacyStarts reads the single consumer of unknown subjects older
-// versions made, when it is there: each of its subjects maps to the
-// sequence after its ack floor.
-func legacyStarts(ctx context.Context, s jetstream.Stream, name string) (map[string]uint64, bool, error) {
+// handOver reads the shared consumer name, when it is there: each of its
+// subjects gets the sequence after its ack floor in starts, unless it has
+// one already. It reports whether the consumer is there.
+func handOver(ctx context.Context, s jetstream.Stream, name string, starts map[string]uint64) (bool, error) {
 	cons, err := s.Consumer(ctx, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("look up consumer %s on stream %s: %w", name, s.CachedInfo().Config.Name, err)
+		return false, fmt.Errorf("look up consumer %s on stream %s: %w", name, s.CachedInfo().Config.Name, err)
 	}
 	info := cons.CachedInfo()
 	filters := slices.Clone(info.Config.FilterSubjects)
 	if info.Config.FilterSubject != "" {
 		filters = append(filters, info.Config.FilterSubject)
 	}
-	starts := make(map[string]uint64, len(filters))
 	if floor := info.AckFloor.Stream; floor > 0 {
 		for _, f := range filters {
-			starts[f] = floor + 1
+			if _, ok := starts[f]; !ok {
+				starts[f] = floor + 1
+			}
 		}
 	}
-	return starts, true, nil
+	return true, nil
 }
 
 // ensureUnknownConsumer returns the consumer cc describes, made when
@@ -126,7 +188,45 @@ func ensureUnknownConsumer(ctx context.Context, s jetstream.Stream, cc jetstream
 		cons, err = s.Consumer(ctx, cc.Durable)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create consumer %s (subject %s) on stream %s: %w", cc.Durable, cc.FilterSubject, stream, err)
+		subject := cc.FilterSubject
+		if subject == "" {
+			subject = fmt.Sprint(cc.FilterSubjects)
+		}
+		return nil, fmt.Errorf("create consumer %s (subject %s) on stream %s: %w", cc.Durable, subject, stream, err)
 	}
 	return cons, nil
+}
+
+// ensureSharedUnknownConsumer returns the shared consumer of subjects
+// (sorted), made again when its subjects change, from the first message:
+// a widened filter does not go back. With no subjects it is deleted and
+// nil is returned.
+func ensureSharedUnknownConsumer(ctx context.Context, s jetstream.Stream, cfg StreamConfig, subjects []string) (jetstream.Consumer, error) {
+	name := cfg.Names.SharedUnknownConsumer()
+	cons, err := s.Consumer(ctx, name)
+	switch {
+	case err == nil:
+		have := cons.CachedInfo().Config.FilterSubjects
+		if len(subjects) > 0 && slices.Equal(slices.Sorted(slices.Values(have)), subjects) {
+			return cons, nil
+		}
+		if err := deleteConsumer(ctx, s, name); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", name, s.CachedInfo().Config.Name, err)
+	}
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	cc := cfg.durable(name)
+	cc.FilterSubjects = subjects
+	return ensureUnknownConsumer(ctx, s, cc)
+}
+
+func deleteConsumer(ctx context.Context, s jetstream.Stream, name string) error {
+	if err := s.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("delete consumer %s on stream %s: %w", name, s.CachedInfo().Config.Name, err)
+	}
+	return nil
 }

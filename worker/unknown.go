@@ -26,7 +26,8 @@ import (
 // kind's, reads each through a durable consumer of its own
 // (queue.EnsureUnknownConsumers: cgworker-unknown-<hash of the subject>,
 // never made again while the subject holds messages, so a letter purged or
-// replayed does not come back) and dead-letters each event as
+// replayed does not come back; beyond 16 subjects the rest share one) and
+// dead-letters each event as
 // unknown-subject, on <prefix>.dlq.unknown.<stream>-<seq>-<ts>, through
 // settle like any other. A catch-all consumer would see the kinds' events
 // a second time. A kind
@@ -67,16 +68,14 @@ func (w *Worker) sweepUnknown(ctx context.Context) error {
 		return err
 	}
 	// Even with none: the consumers of subjects gone since are deleted.
+	// A consumer that cannot be made does not keep the others from being
+	// read: its error is reported with theirs.
 	consumers, err := queue.EnsureUnknownConsumers(ctx, w.js, w.streamConfig(), subjects)
-	if err != nil {
-		return err
-	}
+	errs := []error{err}
 	for _, cons := range consumers {
-		if err := w.drainUnknown(ctx, cons); err != nil {
-			return err
-		}
+		errs = append(errs, w.drainUnknown(ctx, cons))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // drainUnknown dead-letters what cons, the consumer of one unknown
