@@ -191,6 +191,7 @@ const pullWait = 5 * time.Second
 func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
 	api := w.endpoint(kind)
+	name := w.cfg.Names.Consumer(kind)
 	// Half the look-ahead: the other half is still queued for the handlers
 	// while the fetch makes its round trip. And at most half the slots
 	// shared among the kinds' pulls, so that each kind gets its turn.
@@ -252,7 +253,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			_ = flow.Sleep(w.stopping, 100*time.Millisecond)
 			continue
 		}
-		w.health.SetConsumer(w.cfg.Names.Consumer(kind), true)
+		w.health.SetConsumer(name, true)
 	}
 }
 
@@ -280,6 +281,7 @@ func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jets
 		return c
 	}
 	w.cfg.Logger.Warn("consumer was gone; bound again", "kind", kind, "consumer", w.cfg.Names.Consumer(kind))
+	w.health.SetConsumer(w.cfg.Names.Consumer(kind), true) // ready now, not after the next pull's wait
 	return nc
 }
 
