@@ -67,7 +67,7 @@ const heldShards = 32
 type heldShard struct {
 	mu   sync.Mutex
 	held map[*held]struct{}
-	_    [48]byte // one shard per 64-byte cache line
+	_    [48]byte // 64 bytes a shard: no two shards' locks share a cache line
 }
 
 func newInProgress(ackWait time.Duration, log *slog.Logger) *inProgress {
