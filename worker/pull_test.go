@@ -29,6 +29,9 @@ func TestEveryKindFlowingWithLargeLookahead(t *testing.T) {
 	waitFor(t, 30*time.Second, "every event settled", func() bool {
 		return w.consumerSettled(schemas.Activity) && w.consumerSettled(schemas.Account) && w.consumerSettled(schemas.Contact)
 	})
+	// The server counts an acknowledgement before the worker has reported
+	// the settling: wait for the reports too.
+	waitFor(t, 10*time.Second, "every settling reported", func() bool { return len(r.outcomes()) >= 3*perKind })
 	outcomes := r.outcomes()
 	if len(outcomes) != 3*perKind {
 		t.Errorf("%d events settled, want %d", len(outcomes), 3*perKind)

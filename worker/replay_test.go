@@ -54,13 +54,19 @@ func TestReplayAfterTheCauseIsFixedDelivers(t *testing.T) {
 	if got := len(w.deadLetters()); got != 0 {
 		t.Errorf("%d dead letters left after the replay", got)
 	}
-	delivered := 0
-	for _, s := range r.outcomes() {
-		if s.Action == worker.Ack {
-			delivered++
+	// The emulator has the activity before the worker has read the answer
+	// and acknowledged the message: wait for the acknowledgement.
+	delivered := func() int {
+		n := 0
+		for _, s := range r.outcomes() {
+			if s.Action == worker.Ack {
+				n++
+			}
 		}
+		return n
 	}
-	if delivered != 1 {
-		t.Errorf("%d deliveries, want the one replay", delivered)
+	waitFor(t, 10*time.Second, "the replay acknowledged", func() bool { return delivered() > 0 })
+	if n := delivered(); n != 1 {
+		t.Errorf("%d deliveries, want the one replay", n)
 	}
 }
