@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,55 @@ func TestHugeHeaderDeadLetterSettlesOnce(t *testing.T) {
 		t.Errorf("%d dead letters left after the purge", n)
 	}
 	assertNoBody(t, w, ref)
+}
+
+// TestDeadLetterBodyStoreUnavailable: a letter that needs the object store
+// while its bucket is gone is not stored by half (never a letter without
+// its body): the message is handed back, and dead-lettered whole once the
+// bucket is back. A letter whose object has gone since says so to show and
+// replay, and replay keeps it.
+func TestDeadLetterBodyStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	ctx := context.Background()
+	if err := w.js.DeleteObjectStore(ctx, w.names.DLQBodiesBucket()); err != nil {
+		t.Fatal(err)
+	}
+	seq := w.publish(schemas.Activity, `{"account":"ACME"}`, map[string]string{"X-Big": strings.Repeat("h", 65_300)})
+	r := w.start(nil, testConfig())
+	waitFor(t, 10*time.Second, "handed back", func() bool {
+		return slices.ContainsFunc(r.settledOf(seq), func(s worker.Settled) bool { return s.Action == worker.Retry })
+	})
+	if n := len(w.deadLetters()); n != 0 {
+		t.Fatalf("%d letters stored while their body could not be", n)
+	}
+	if _, err := queue.EnsureDLQBodies(ctx, w.js, queue.StreamConfig{Names: w.names}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "dead-lettered once the bucket is back", func() bool { _, ok := r.final(seq); return ok })
+	if s, _ := r.final(seq); s.Action != worker.DeadLetter {
+		t.Fatalf("settled %+v, want dead-lettered", s)
+	}
+	letter := oneLetter(t, w)
+	ref := letter.Header.Get(deadletter.HeaderBodyRef)
+
+	obs, err := w.js.ObjectStore(ctx, w.names.DLQBodiesBucket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.Delete(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := deadletter.Show(ctx, w.js, w.names, letter.Sequence, &out); err == nil || !strings.Contains(err.Error(), ref) {
+		t.Errorf("show of a letter without its object = %v, want an error naming %s", err, ref)
+	}
+	if n, err := deadletter.Replay(ctx, w.js, w.names, deadletter.Filter{}, deadletter.ReplayOptions{}, &out); err == nil || n != 0 {
+		t.Errorf("replay of a letter without its object = %d, %v; want an error", n, err)
+	}
+	if n := len(w.deadLetters()); n != 1 {
+		t.Errorf("%d letters after a failed replay, want the one kept", n)
+	}
 }
 
 // While the dead letters cannot be stored at all, the message is handed
