@@ -15,11 +15,7 @@ import (
 
 func TestDeleteLetterTwice(t *testing.T) {
 	t.Parallel()
-	srv := natstest.NewServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	js := srv.JetStream(t)
-	names := queue.NewNames("t")
+	ctx, js, names := deleteFixture(t)
 	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_DLQ", Subjects: []string{"t.dlq.>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +46,7 @@ func TestDeleteLetterTwice(t *testing.T) {
 // with it; a body already gone, or its whole bucket, is not an error.
 func TestDeleteBody(t *testing.T) {
 	t.Parallel()
-	srv := natstest.NewServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	js := srv.JetStream(t)
-	names := queue.NewNames("t")
+	ctx, js, names := deleteFixture(t)
 	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: names.DLQBodiesBucket()})
 	if err != nil {
 		t.Fatal(err)
@@ -77,4 +69,13 @@ func TestDeleteBody(t *testing.T) {
 	if err := deleteBody(ctx, js, names, h); err != nil {
 		t.Errorf("delete with the bucket gone: %v", err)
 	}
+}
+
+// deleteFixture is a server of its own, a context bounding the test and
+// the names of the prefix "t".
+func deleteFixture(t *testing.T) (context.Context, jetstream.JetStream, queue.Names) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx, natstest.NewServer(t).JetStream(t), queue.NewNames("t")
 }
