@@ -182,16 +182,9 @@ func (d *decoder) digits() int {
 }
 
 func (d *decoder) object() (any, bool) {
-	if d.depth++; d.depth > maxDepth {
-		return nil, false
-	}
-	d.i++ // {
 	obj := make(map[string]any, 8)
-	d.skipSpace()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-		d.depth--
-		return obj, true
+	if empty, ok := d.open('}'); empty || !ok {
+		return obj, ok
 	}
 	for {
 		d.skipSpace()
@@ -212,34 +205,16 @@ func (d *decoder) object() (any, bool) {
 			return nil, false
 		}
 		obj[key] = v // the last of duplicate names wins, as in encoding/json
-		d.skipSpace()
-		if d.i >= len(d.s) {
-			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		switch c {
-		case '}':
-			d.depth--
-			return obj, true
-		case ',':
-		default:
-			return nil, false
+		if more, ok := d.after('}'); !more {
+			return obj, ok
 		}
 	}
 }
 
 func (d *decoder) array() (any, bool) {
-	if d.depth++; d.depth > maxDepth {
-		return nil, false
-	}
-	d.i++ // [
 	arr := []any{}
-	d.skipSpace()
-	if d.i < len(d.s) && d.s[d.i] == ']' {
-		d.i++
-		d.depth--
-		return arr, true
+	if empty, ok := d.open(']'); empty || !ok {
+		return arr, ok
 	}
 	for {
 		v, ok := d.value()
@@ -247,21 +222,46 @@ func (d *decoder) array() (any, bool) {
 			return nil, false
 		}
 		arr = append(arr, v)
-		d.skipSpace()
-		if d.i >= len(d.s) {
-			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		switch c {
-		case ']':
-			d.depth--
-			return arr, true
-		case ',':
-		default:
-			return nil, false
+		if more, ok := d.after(']'); !more {
+			return arr, ok
 		}
 	}
+}
+
+// open steps into the object or array at d.i, whose closing byte is
+// closing: empty reports one closed at once (and left). ok is false past
+// maxDepth.
+func (d *decoder) open(closing byte) (empty, ok bool) {
+	if d.depth++; d.depth > maxDepth {
+		return false, false
+	}
+	d.i++ // { or [
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == closing {
+		d.i++
+		d.depth--
+		return true, true
+	}
+	return false, true
+}
+
+// after reads what follows a member or an element: a comma (more), or
+// the closing byte, which ends the object or array (ok).
+func (d *decoder) after(closing byte) (more, ok bool) {
+	d.skipSpace()
+	if d.i >= len(d.s) {
+		return false, false
+	}
+	c := d.s[d.i]
+	d.i++
+	switch c {
+	case ',':
+		return true, true
+	case closing:
+		d.depth--
+		return false, true
+	}
+	return false, false
 }
 
 // str reads a string starting at its opening quote. A string without

@@ -239,15 +239,8 @@ func bitOf(required []string, name string) uint64 {
 // members walks an object from its '{', calling member with each name
 // before its value, and steps over a value member left unread.
 func (t *textCheck) members(member func(name string) bool) bool {
-	if t.depth++; t.depth > maxDepth {
-		return false
-	}
-	t.i++ // {
-	t.skipSpace()
-	if t.i < len(t.s) && t.s[t.i] == '}' {
-		t.i++
-		t.depth--
-		return true
+	if empty, ok := t.open('}'); empty || !ok {
+		return ok
 	}
 	for {
 		t.skipSpace()
@@ -275,25 +268,6 @@ func (t *textCheck) members(member func(name string) bool) bool {
 			return ok
 		}
 	}
-}
-
-// after reads what follows a member or an element: a comma (more), or
-// the closing byte, which ends the object or array (ok).
-func (t *textCheck) after(closing byte) (more, ok bool) {
-	t.skipSpace()
-	if t.i >= len(t.s) {
-		return false, false
-	}
-	c := t.s[t.i]
-	t.i++
-	switch c {
-	case ',':
-		return true, true
-	case closing:
-		t.depth--
-		return false, true
-	}
-	return false, false
 }
 
 // isAbsent reports whether the member about to be read is one of absent
@@ -379,15 +353,8 @@ func (t *textCheck) skip() bool {
 	case c == '{':
 		return t.members(func(string) bool { return true })
 	case c == '[':
-		if t.depth++; t.depth > maxDepth {
-			return false
-		}
-		t.i++
-		t.skipSpace()
-		if t.i < len(t.s) && t.s[t.i] == ']' {
-			t.i++
-			t.depth--
-			return true
+		if empty, ok := t.open(']'); empty || !ok {
+			return ok
 		}
 		for {
 			if !t.skip() {
