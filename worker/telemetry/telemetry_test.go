@@ -256,15 +256,7 @@ func TestHTTPTransport(t *testing.T) {
 	client := &http.Client{Transport: HTTPTransport(nil, tp, nil)}
 
 	ctx, parent := remoteParent()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, api.URL+"/records/?configuration=account", strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
+	putEach(t, client, api.URL+"/records/?configuration=account", ctx)
 	spans := rec.Ended()
 	if len(spans) != 1 || spans[0].Name() != "PUT /records/" || spans[0].SpanKind() != trace.SpanKindClient {
 		t.Fatalf("spans %v", spans)
