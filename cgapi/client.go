@@ -200,8 +200,9 @@ func (c *Client) call(ctx context.Context, method, url string, body []byte, limi
 		resp, tok, err = c.attempt(ctx, method, url, body, limit)
 	}
 	if err == nil {
-		reportQuota(ctx, resp.header)
-		err = statusError(method, url, resp)
+		q := quotaOf(resp.header) // once: the flow controller's, and a 429's
+		reportQuota(ctx, q)
+		err = statusError(method, url, resp, q)
 	}
 	if err != nil {
 		return nil, c.tokens.redactError(err, tok)

@@ -56,8 +56,9 @@ func WithQuota(ctx context.Context, q *Quota) context.Context {
 	return context.WithValue(ctx, quotaKey{}, q)
 }
 
-func reportQuota(ctx context.Context, h http.Header) {
-	if q, ok := ctx.Value(quotaKey{}).(*Quota); ok && q != nil {
-		*q = quotaOf(h)
+// reportQuota records q in the Quota that ctx carries (WithQuota), if any.
+func reportQuota(ctx context.Context, q Quota) {
+	if p, ok := ctx.Value(quotaKey{}).(*Quota); ok && p != nil {
+		*p = q
 	}
 }

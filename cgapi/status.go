@@ -11,15 +11,15 @@ import (
 
 // statusError maps a non-2xx answer onto the outcome table (README, "Outcomes")
 // (README, "Outcomes"); nil for 2xx. It sees a 401 or 403 only when a
-// fresh token was rejected too.
-func statusError(method, url string, r *response) error {
+// fresh token was rejected too. q is the answer's quota.
+func statusError(method, url string, r *response, q Quota) error {
 	switch s := r.status; {
 	case s >= 200 && s <= 299:
 		return nil
 	case s == http.StatusUnprocessableEntity, s == http.StatusBadRequest, s == http.StatusRequestEntityTooLarge:
 		return dataError(s, r.body)
 	case s == http.StatusTooManyRequests:
-		return &RateLimitError{RetryAfter: parseRetryAfter(r.header.Get("Retry-After"), time.Now()), Quota: quotaOf(r.header)}
+		return &RateLimitError{RetryAfter: parseRetryAfter(r.header.Get("Retry-After"), time.Now()), Quota: q}
 	case s == http.StatusUnauthorized, s == http.StatusForbidden:
 		return &AuthError{Status: s, Err: errors.New(messageOr(r.body, s))}
 	case s >= 500:
