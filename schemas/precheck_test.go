@@ -291,3 +291,25 @@ func TestPrecheckKeywords(t *testing.T) {
 		})
 	}
 }
+
+// TestPrecheckEmptyLastOccurrenceIsAbsent: an optional member of an
+// activity whose last occurrence is "" is left out of the document, so a
+// schema that requires it rejects the body even when an earlier
+// occurrence had a value, and the precheck must not say yes.
+func TestPrecheckEmptyLastOccurrenceIsAbsent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "activity.json"), []byte(`{"type":"object","required":["reference"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.ValidateActivity([]byte(`{"reference":"x","reference":""}`)); err == nil {
+		t.Error("a reference whose last occurrence is empty was accepted as present")
+	}
+	if f, err := v.ValidateActivity([]byte(`{"reference":"","reference":"x"}`)); err != nil || f.Reference != "x" {
+		t.Errorf("the last occurrence with a value: %+v, %v", f, err)
+	}
+}

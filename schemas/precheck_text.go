@@ -197,6 +197,12 @@ func (t *textCheck) object(p *precheck) bool {
 	count := 0
 	ok := t.members(func(name string) bool {
 		if top && t.isAbsent(name) {
+			// The document keeps the last occurrence: an earlier one
+			// with a value no longer counts as present.
+			seen &^= bitOf(p.required, name)
+			if p.notRequired {
+				seenNot &^= bitOf(p.not.required, name)
+			}
 			return true
 		}
 		count++
@@ -333,6 +339,9 @@ func (t *textCheck) rejects(p *precheck) bool {
 	var seen uint64
 	if !t.members(func(name string) bool {
 		if top && t.isAbsent(name) {
+			// The document keeps the last occurrence: an earlier one
+			// with a value no longer counts as present.
+			seen &^= bitOf(p.required, name)
 			return true
 		}
 		seen |= bitOf(p.required, name)
