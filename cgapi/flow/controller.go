@@ -61,8 +61,11 @@ const (
 )
 
 // ReasonOf names err's reason. Only errors worth retrying have one.
-func ReasonOf(err error) Reason {
-	switch cgapi.ClassOf(err) {
+func ReasonOf(err error) Reason { return reasonOf(cgapi.ClassOf(err)) }
+
+// reasonOf is ReasonOf for an error already classified.
+func reasonOf(class cgapi.Class) Reason {
+	switch class {
 	case cgapi.ClassRateLimit:
 		return ReasonRateLimit
 	case cgapi.ClassAuth:
@@ -358,13 +361,14 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 	if class != cgapi.ClassCanceled {
 		var r Reason
 		if class != cgapi.ClassNone && class != cgapi.ClassData {
-			r = ReasonOf(err)
+			r = reasonOf(class)
 		}
 		c.recent[c.recentPos] = r
 		c.recentPos = (c.recentPos + 1) % recentSize
 		c.recentN = min(c.recentN+1, recentSize)
 	}
-	if cgapi.IsOutage(err) && !c.open {
+	outage := cgapi.IsOutage(err)
+	if outage && !c.open {
 		c.cause = err.Error()
 	}
 	changes := c.changes
@@ -382,8 +386,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 			c.limit = min(c.limit+1/c.limit, float64(c.max))
 		}
 	case class == cgapi.ClassRateLimit:
-		var rl *cgapi.RateLimitError
-		errors.As(err, &rl)
+		rl, _ := errors.AsType[*cgapi.RateLimitError](err)
 		if rl.Quota.Spent() || c.share(func(r Reason) bool { return r == ReasonRateLimit }) {
 			wait := rl.RetryAfter
 			if wait <= 0 {
@@ -405,7 +408,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 			}
 			c.cut(now)
 		}
-	case cgapi.IsOutage(err):
+	case outage:
 		if c.share(func(r Reason) bool { return r != "" }) {
 			c.cut(now)
 		}
