@@ -15,6 +15,7 @@ import (
 
 	"github.com/cgworker/cgworker/cgapi"
 	"github.com/cgworker/cgworker/cgapi/flow"
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/queue/deadletter"
 	"github.com/cgworker/cgworker/schemas"
 )
@@ -44,8 +45,9 @@ type metrics struct {
 	meter      metric.Meter
 }
 
-// kindIndex numbers the kinds for the events table.
-var kindIndex = [...]schemas.Kind{schemas.Activity, schemas.Account, schemas.Contact}
+// kindIndex numbers the kinds for the events table: schemas.Kinds and the
+// dead letters of unknown subjects.
+var kindIndex = [...]schemas.Kind{schemas.Activity, schemas.Account, schemas.Contact, queue.UnknownKind}
 
 // settled counts one settled event.
 func (m *metrics) settled(kind schemas.Kind, a Action) {

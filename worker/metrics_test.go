@@ -348,3 +348,25 @@ func TestInFlightCountsQueuedMessages(t *testing.T) {
 		return scrapeMetrics(t, base).value(t, "cgworker_in_flight", nil) == 5
 	})
 }
+
+// TestUnknownSubjectEventsAreCounted: an event on an unknown subject,
+// dead-lettered, counts in cgworker_events_total under kind "unknown".
+func TestUnknownSubjectEventsAreCounted(t *testing.T) {
+	t.Parallel()
+	w := setup(t, emulator.Options{})
+	w.widenEventsStream(t)
+	mp, base := metricsServer(t, nil)
+	cfg := testConfig()
+	cfg.MeterProvider = mp
+	cfg.UnknownSubjectsInterval = 50 * time.Millisecond
+	ack, err := w.js.Publish(t.Context(), "cg.events.typo", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.start(nil, cfg)
+	waitFor(t, 10*time.Second, "dead-lettered", func() bool { _, ok := r.final(ack.Sequence); return ok })
+	labels := map[string]string{"kind": "unknown", "outcome": "dead-lettered"}
+	waitFor(t, 10*time.Second, "counted", func() bool {
+		return scrapeMetrics(t, base).value(t, "cgworker_events_total", labels) == 1
+	})
+}
