@@ -479,7 +479,7 @@ func TestEnsureUnknownConsumers(t *testing.T) {
 	}
 
 	subjects := []string{"cg.events.other", "cg.events.typo"}
-	got, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, subjects)
+	got, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, subjects)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestEnsureUnknownConsumers(t *testing.T) {
 	}
 
 	// Called again (a later sweep), the consumers are the same ones.
-	again, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, subjects)
+	again, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, subjects)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +519,7 @@ func TestEnsureUnknownConsumers(t *testing.T) {
 	if _, err := queue.EnsureConsumer(f.ctx, f.js, cfg, schemas.Activity); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, subjects[1:]); err != nil {
+	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, subjects[1:]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", names.UnknownConsumer("cg.events.other")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -552,7 +552,7 @@ func TestUnknownConsumersBeyondTheCapShareOne(t *testing.T) {
 		}
 		seq[subject] = ack.Sequence // the last one's
 	}
-	got, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, []string{"cg.events.a", "cg.events.b", "cg.events.c"})
+	got, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.a", "cg.events.b", "cg.events.c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +580,7 @@ func TestUnknownConsumersBeyondTheCapShareOne(t *testing.T) {
 	if err := events.Purge(f.ctx, jetstream.WithPurgeSubject("cg.events.a")); err != nil {
 		t.Fatal(err)
 	}
-	got, err = queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, []string{"cg.events.b", "cg.events.c"})
+	got, err = queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.b", "cg.events.c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +596,7 @@ func TestUnknownConsumersBeyondTheCapShareOne(t *testing.T) {
 	}
 	// A caller whose list of subjects is older than b's messages keeps
 	// b's consumer.
-	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.js, cfg, []string{"cg.events.c"}); err != nil {
+	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.c"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", names.UnknownConsumer("cg.events.b")); err != nil {
@@ -610,4 +610,52 @@ func consumerNames(cs []jetstream.Consumer) []string {
 		out = append(out, c.CachedInfo().Name)
 	}
 	return out
+}
+
+// events is the stream CG_EVENTS.
+func (f fixture) events(t *testing.T) jetstream.Stream {
+	t.Helper()
+	s, err := f.js.Stream(f.ctx, "CG_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestUnknownSharedConsumerKeptWhenAnotherFails: when a subject's own
+// consumer cannot be made, the subject is still the shared consumer's, so
+// that consumer is left as it is rather than made again without it (which
+// would lose the position its own consumer must start after).
+func TestUnknownSharedConsumerKeptWhenAnotherFails(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}, MaxConsumers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := queue.StreamConfig{Names: queue.NewNames(""), UnknownConsumers: 1}
+	for _, subject := range []string{"cg.events.a", "cg.events.b", "cg.events.c"} {
+		if _, err := f.js.Publish(f.ctx, subject, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.a", "cg.events.b", "cg.events.c"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("consumers %v, %v", consumerNames(got), err)
+	}
+	before := got[1].CachedInfo()
+	// a's messages are gone, but its consumer still holds the second slot
+	// when b's own consumer is to be made: that fails.
+	if err := f.events(t).Purge(f.ctx, jetstream.WithPurgeSubject("cg.events.a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.b", "cg.events.c"}); err == nil {
+		t.Fatal("no error though the stream's consumer limit was reached")
+	}
+	shared, err := f.js.Consumer(f.ctx, "CG_EVENTS", cfg.Names.SharedUnknownConsumer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := shared.CachedInfo(); !after.Created.Equal(before.Created) || !slices.Equal(after.Config.FilterSubjects, before.Config.FilterSubjects) {
+		t.Errorf("shared consumer made again (%v, %v) after another failed", after.Created, after.Config.FilterSubjects)
+	}
 }

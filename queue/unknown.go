@@ -60,32 +60,34 @@ func (c StreamConfig) UnknownConsumerConfig(subject string, start uint64) jetstr
 // consumer of older versions (LegacyUnknownConsumer). A subject that the
 // shared or the legacy consumer read before gets its own consumer from
 // after that consumer's ack floor. A consumer that cannot be made is
-// reported, joined with the others' errors, and the rest are returned.
-func EnsureUnknownConsumers(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, subjects []string) ([]jetstream.Consumer, error) {
+// reported, joined with the others' errors, and the rest are returned;
+// the shared and the legacy consumers are then left as they are, since a
+// subject whose consumer failed is still theirs. s is the events stream.
+func EnsureUnknownConsumers(ctx context.Context, s jetstream.Stream, cfg StreamConfig, subjects []string) ([]jetstream.Consumer, error) {
 	names := cfg.Names
-	stream := names.EventsStream()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", stream, err)
-	}
+	stream := s.CachedInfo().Config.Name
 	own := map[string]bool{} // subjects with a consumer of their own
+	var legacy, sharedBefore *jetstream.ConsumerInfo
 	lister := s.ListConsumers(ctx)
 	for info := range lister.Info() {
-		if names.IsUnknownConsumer(info.Name) {
+		switch {
+		case names.IsUnknownConsumer(info.Name):
 			own[info.Config.FilterSubject] = true
+		case info.Name == names.LegacyUnknownConsumer():
+			legacy = info
+		case info.Name == names.SharedUnknownConsumer():
+			sharedBefore = info
 		}
 	}
 	if err := lister.Err(); err != nil {
 		return nil, fmt.Errorf("consumers of stream %s: %w", stream, err)
 	}
+	if len(subjects) == 0 && len(own) == 0 && legacy == nil && sharedBefore == nil {
+		return nil, nil // nothing to read and nothing of ours to tidy
+	}
 	starts := map[string]uint64{}
-	legacy, err := handOver(ctx, s, names.LegacyUnknownConsumer(), starts)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := handOver(ctx, s, names.SharedUnknownConsumer(), starts); err != nil {
-		return nil, err
-	}
+	handOver(legacy, starts)
+	handOver(sharedBefore, starts)
 
 	var out []jetstream.Consumer
 	var errs []error
@@ -111,14 +113,20 @@ func EnsureUnknownConsumers(ctx context.Context, js jetstream.JetStream, cfg Str
 		}
 		out = append(out, cons)
 	}
-	cons, err := ensureSharedUnknownConsumer(ctx, s, cfg, shared)
+	if len(errs) > 0 {
+		shared = nil
+		if sharedBefore != nil {
+			shared = filtersOf(sharedBefore.Config) // kept as it is
+		}
+	}
+	cons, err := ensureSharedUnknownConsumer(ctx, s, cfg, sharedBefore, shared)
 	switch {
 	case err != nil:
 		errs = append(errs, err)
 	case cons != nil:
 		out = append(out, cons)
 	}
-	if legacy && len(errs) == 0 {
+	if legacy != nil && len(errs) == 0 {
 		if err := deleteConsumer(ctx, s, names.LegacyUnknownConsumer()); err != nil {
 			errs = append(errs, err)
 		}
@@ -145,30 +153,27 @@ func EnsureUnknownConsumers(ctx context.Context, js jetstream.JetStream, cfg Str
 	return out, errors.Join(errs...)
 }
 
-// handOver reads the shared consumer name, when it is there: each of its
-// subjects gets the sequence after its ack floor in starts, unless it has
-// one already. It reports whether the consumer is there.
-func handOver(ctx context.Context, s jetstream.Stream, name string, starts map[string]uint64) (bool, error) {
-	cons, err := s.Consumer(ctx, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return false, nil
+// handOver gives each subject of info, a shared consumer's (nil: none),
+// the sequence after its ack floor in starts, unless it has one already.
+func handOver(info *jetstream.ConsumerInfo, starts map[string]uint64) {
+	if info == nil || info.AckFloor.Stream == 0 {
+		return
 	}
-	if err != nil {
-		return false, fmt.Errorf("look up consumer %s on stream %s: %w", name, s.CachedInfo().Config.Name, err)
-	}
-	info := cons.CachedInfo()
-	filters := slices.Clone(info.Config.FilterSubjects)
-	if info.Config.FilterSubject != "" {
-		filters = append(filters, info.Config.FilterSubject)
-	}
-	if floor := info.AckFloor.Stream; floor > 0 {
-		for _, f := range filters {
-			if _, ok := starts[f]; !ok {
-				starts[f] = floor + 1
-			}
+	for _, f := range filtersOf(info.Config) {
+		if _, ok := starts[f]; !ok {
+			starts[f] = info.AckFloor.Stream + 1
 		}
 	}
-	return true, nil
+}
+
+// filtersOf are the subjects a consumer reads, sorted.
+func filtersOf(cc jetstream.ConsumerConfig) []string {
+	filters := slices.Clone(cc.FilterSubjects)
+	if cc.FilterSubject != "" {
+		filters = append(filters, cc.FilterSubject)
+	}
+	slices.Sort(filters)
+	return filters
 }
 
 // ensureUnknownConsumer returns the consumer cc describes, made when
@@ -199,22 +204,17 @@ func ensureUnknownConsumer(ctx context.Context, s jetstream.Stream, cc jetstream
 
 // ensureSharedUnknownConsumer returns the shared consumer of subjects
 // (sorted), made again when its subjects change, from the first message:
-// a widened filter does not go back. With no subjects it is deleted and
-// nil is returned.
-func ensureSharedUnknownConsumer(ctx context.Context, s jetstream.Stream, cfg StreamConfig, subjects []string) (jetstream.Consumer, error) {
+// a widened filter does not go back. before is the consumer as listed (nil:
+// none). With no subjects it is deleted and nil is returned.
+func ensureSharedUnknownConsumer(ctx context.Context, s jetstream.Stream, cfg StreamConfig, before *jetstream.ConsumerInfo, subjects []string) (jetstream.Consumer, error) {
 	name := cfg.Names.SharedUnknownConsumer()
-	cons, err := s.Consumer(ctx, name)
-	switch {
-	case err == nil:
-		have := cons.CachedInfo().Config.FilterSubjects
-		if len(subjects) > 0 && slices.Equal(slices.Sorted(slices.Values(have)), subjects) {
-			return cons, nil
+	if before != nil {
+		if len(subjects) > 0 && slices.Equal(filtersOf(before.Config), subjects) {
+			return ensureUnknownConsumer(ctx, s, before.Config)
 		}
 		if err := deleteConsumer(ctx, s, name); err != nil {
 			return nil, err
 		}
-	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", name, s.CachedInfo().Config.Name, err)
 	}
 	if len(subjects) == 0 {
 		return nil, nil

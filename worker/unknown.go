@@ -63,14 +63,14 @@ func (w *Worker) watchUnknown(ctx context.Context) <-chan struct{} {
 
 // sweepUnknown dead-letters every event on an unknown subject stored now.
 func (w *Worker) sweepUnknown(ctx context.Context) error {
-	subjects, err := w.unknownSubjects(ctx)
+	s, subjects, err := w.unknownSubjects(ctx)
 	if err != nil {
 		return err
 	}
 	// Even with none: the consumers of subjects gone since are deleted.
 	// A consumer that cannot be made does not keep the others from being
 	// read: its error is reported with theirs.
-	consumers, err := queue.EnsureUnknownConsumers(ctx, w.js, w.streamConfig(), subjects)
+	consumers, err := queue.EnsureUnknownConsumers(ctx, s, w.streamConfig(), subjects)
 	errs := []error{err}
 	for _, cons := range consumers {
 		errs = append(errs, w.drainUnknown(ctx, cons))
@@ -101,18 +101,18 @@ func (w *Worker) drainUnknown(ctx context.Context, cons jetstream.Consumer) erro
 	return nil
 }
 
-// unknownSubjects are the subjects under <prefix>.events.> the events
-// stream holds messages on that are no kind's, sorted.
-func (w *Worker) unknownSubjects(ctx context.Context) ([]string, error) {
+// unknownSubjects returns the events stream and the subjects under
+// <prefix>.events.> it holds messages on that are no kind's, sorted.
+func (w *Worker) unknownSubjects(ctx context.Context) (jetstream.Stream, []string, error) {
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	s, err := w.js.Stream(ictx, w.cfg.Names.EventsStream())
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", w.cfg.Names.EventsStream(), err)
+		return nil, nil, fmt.Errorf("stream %s: %w", w.cfg.Names.EventsStream(), err)
 	}
 	info, err := s.Info(ictx, jetstream.WithSubjectFilter(w.cfg.Names.EventsWildcard()))
 	if err != nil {
-		return nil, fmt.Errorf("subjects of stream %s: %w", w.cfg.Names.EventsStream(), err)
+		return nil, nil, fmt.Errorf("subjects of stream %s: %w", w.cfg.Names.EventsStream(), err)
 	}
 	var out []string
 	for subject, n := range info.State.Subjects {
@@ -121,7 +121,7 @@ func (w *Worker) unknownSubjects(ctx context.Context) ([]string, error) {
 		}
 	}
 	slices.Sort(out)
-	return out, nil
+	return s, out, nil
 }
 
 // deadLetterUnknown settles one event on an unknown subject.
