@@ -192,6 +192,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
 	api := w.endpoint(kind)
 	name := w.cfg.Names.Consumer(kind)
+	unbound := false // a rebind was tried: readiness waits for a pull that succeeds
 	// Half the look-ahead: the other half is still queued for the handlers
 	// while the fetch makes its round trip. And at most half the slots
 	// shared among the kinds' pulls, so that each kind gets its turn.
@@ -227,7 +228,9 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 				return
 			}
 			log.Warn("cannot pull messages; retrying", "error", err)
-			c = w.rebind(kind, c, err)
+			var tried bool
+			c, tried = w.rebind(kind, name, c, err)
+			unbound = unbound || tried
 			_ = flow.Sleep(w.stopping, time.Second)
 			continue
 		}
@@ -249,11 +252,16 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			// Missed heartbeats while NATS restarts or a leader moves.
 			log.Warn("pulling messages", "error", err)
-			c = w.rebind(kind, c, err)
+			var tried bool
+			c, tried = w.rebind(kind, name, c, err)
+			unbound = unbound || tried
 			_ = flow.Sleep(w.stopping, 100*time.Millisecond)
 			continue
 		}
-		w.health.SetConsumer(name, true)
+		if unbound {
+			w.health.SetConsumer(name, true)
+			unbound = false
+		}
 	}
 }
 
@@ -266,23 +274,25 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 // delete (the server still finishing it) is tried again on those; on a
 // consumer that exists, binding again only looks it up. Other pull errors
 // come with a lost connection, which readiness already reports as such.
-func (w *Worker) rebind(kind schemas.Kind, c jetstream.Consumer, err error) jetstream.Consumer {
+// tried reports a rebind: the pull marks the consumer bound again once one
+// of its pulls succeeds.
+func (w *Worker) rebind(kind schemas.Kind, name string, c jetstream.Consumer, err error) (_ jetstream.Consumer, tried bool) {
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) &&
 		!errors.Is(err, nats.ErrNoResponders) {
-		return c
+		return c, false
 	}
-	w.health.SetConsumer(w.cfg.Names.Consumer(kind), false)
+	w.health.SetConsumer(name, false)
 	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
 	defer cancel()
 	sc := w.streamConfig()
 	nc, err := queue.EnsureConsumer(ctx, w.js, sc, kind)
 	if err != nil {
 		w.cfg.Logger.Error("consumer gone and cannot be bound again", "kind", kind, "error", err)
-		return c
+		return c, true
 	}
-	w.cfg.Logger.Warn("consumer was gone; bound again", "kind", kind, "consumer", w.cfg.Names.Consumer(kind))
-	w.health.SetConsumer(w.cfg.Names.Consumer(kind), true) // ready now, not after the next pull's wait
-	return nc
+	w.cfg.Logger.Warn("consumer was gone; bound again", "kind", kind, "consumer", name)
+	w.health.SetConsumer(name, true) // ready now, not after the next pull's wait
+	return nc, true
 }
 
 // streamConfig is the stream and consumer settings the worker binds with.

@@ -23,11 +23,9 @@ type Health struct {
 
 	natsDown  atomic.Bool
 	consumers atomic.Bool
-	// unbound are the consumers found gone and not bound again, by name;
-	// nUnbound is its size, read without the lock on every pull.
+	// unbound are the consumers found gone and not bound again, by name.
 	mu       sync.Mutex
 	unbound  map[string]bool
-	nUnbound atomic.Int32
 	sync     atomic.Bool
 	draining atomic.Bool
 	api      atomic.Pointer[func() error]
@@ -65,8 +63,8 @@ func (h *Health) SetConsumers(bound bool) {
 // replica is not ready while any is not: one kind's pulls succeeding do
 // not hide another kind's consumer that cannot be bound.
 func (h *Health) SetConsumer(name string, bound bool) {
-	if h == nil || bound && h.nUnbound.Load() == 0 {
-		return // the usual case, on every pull: nothing to clear
+	if h == nil {
+		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -78,10 +76,10 @@ func (h *Health) SetConsumer(name string, bound bool) {
 		}
 		h.unbound[name] = true
 	}
-	h.nUnbound.Store(int32(len(h.unbound)))
 }
 
-// unboundConsumers names the consumers SetConsumer reported unbound.
+// unboundConsumers names the consumers SetConsumer reported unbound, ""
+// when there are none.
 func (h *Health) unboundConsumers() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -116,10 +114,11 @@ func (h *Health) Ready() error {
 		return errors.New("NATS disconnected")
 	case h.wantConsumers && !h.consumers.Load():
 		return errors.New("consumers not bound")
-	case h.wantConsumers && h.nUnbound.Load() > 0:
-		return errors.New("consumer gone and not bound again: " + h.unboundConsumers())
 	case h.wantSync && !h.sync.Load():
 		return errors.New("sync not bound")
+	}
+	if names := h.unboundConsumers(); h.wantConsumers && names != "" {
+		return errors.New("consumer gone and not bound again: " + names)
 	}
 	if p := h.api.Load(); p != nil {
 		return (*p)()
