@@ -56,7 +56,8 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	m, err := newMetrics(cfg.MeterProvider)
+	inflight := newInProgress(cfg.AckWait, cfg.Logger)
+	m, err := newMetrics(cfg.MeterProvider, inflight.len)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +82,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		flow:      fs,
 		ownFlow:   own,
 		slots:     newSlotPool(cfg.Concurrency + cfg.Lookahead),
+		inflight:  inflight,
 		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
 }
@@ -119,7 +121,6 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// In-progress reports go on until every handler is done: PUTs still
 	// finishing during shutdown keep their messages.
-	w.inflight = newInProgress(w.cfg.AckWait, w.cfg.Logger)
 	hbCtx, hbStop := context.WithCancel(context.Background())
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); w.inflight.run(hbCtx) }()
@@ -316,9 +317,8 @@ func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
 		return
 	}
 	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
-	w.inflight.add(h)
 	// Held from here, queued or in a handler, until settled.
-	w.metrics.inFlight.Add(1)
+	w.inflight.add(h)
 	w.jobs <- h // never blocks: the queue has room for every slot
 }
 
@@ -345,7 +345,6 @@ func (w *Worker) handler() {
 // for its endpoint (held.Wait): this goroutine then ends with it.
 func (w *Worker) handle(h *held) (detached bool) {
 	defer w.inflight.remove(h)
-	defer w.metrics.inFlight.Add(-1) // counted since take
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
 		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})

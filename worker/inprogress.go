@@ -95,6 +95,18 @@ func (p *inProgress) remove(h *held) {
 	s.mu.Unlock()
 }
 
+// len is how many messages are held.
+func (p *inProgress) len() int64 {
+	var n int
+	for i := range p.shards {
+		s := &p.shards[i]
+		s.mu.Lock()
+		n += len(s.held)
+		s.mu.Unlock()
+	}
+	return int64(n)
+}
+
 // run ticks until ctx is done. A message is reported once it has been held
 // a third of the ack wait since it was taken or last reported; the ticker
 // runs at a sixth, so no message goes longer than half the ack wait

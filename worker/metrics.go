@@ -30,7 +30,7 @@ import (
 // series and their values are the same either way.
 type metrics struct {
 	events      [len(kindIndex)][numActions]atomic.Int64 // settled, by kind and outcome
-	inFlight    atomic.Int64                             // messages held: taken and not yet settled
+	held        func() int64                             // messages held: taken and not yet settled
 	retries     metric.Int64Counter
 	deadLetters metric.Int64Counter
 	putDuration metric.Float64Histogram
@@ -60,11 +60,14 @@ type consumerCounts struct {
 	pending, ackPending atomic.Int64
 }
 
-func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+// newMetrics registers the worker's instruments; held counts the messages
+// the replica holds (the in-progress registry), read when metrics are
+// collected.
+func newMetrics(mp metric.MeterProvider, held func() int64) (*metrics, error) {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	m := &metrics{meter: mp.Meter("github.com/cgworker/cgworker/worker")}
+	m := &metrics{meter: mp.Meter("github.com/cgworker/cgworker/worker"), held: held}
 	var errs [6]error
 	var events metric.Int64ObservableCounter
 	var inFlight metric.Int64ObservableUpDownCounter
@@ -90,7 +93,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if _, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		// in_flight is present from the start, for dashboards; an outcome
 		// once it has happened, as a synchronous counter would show it.
-		o.ObserveInt64(inFlight, m.inFlight.Load())
+		o.ObserveInt64(inFlight, m.held())
 		for i, kind := range kindIndex {
 			for a := range numActions {
 				if n := m.events[i][a].Load(); n > 0 {
