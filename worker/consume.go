@@ -332,8 +332,7 @@ func (w *Worker) handler() {
 	putCtx, cancel := context.WithCancel(w.putCtx)
 	defer cancel()
 	for h := range w.jobs {
-		h.putCtx = putCtx
-		if w.handle(h) {
+		if w.handle(h, putCtx) {
 			return
 		}
 		w.slots.release(1)
@@ -342,8 +341,9 @@ func (w *Worker) handler() {
 
 // handle processes one delivery of a message: prepare, deliver, settle.
 // detached reports that the message gave up its handler while it waited
-// for its endpoint (held.Wait): this goroutine then ends with it.
-func (w *Worker) handle(h *held) (detached bool) {
+// for its endpoint (held.Wait): this goroutine then ends with it. putCtx
+// is what its PUTs follow: the handler's child of the worker's putCtx.
+func (w *Worker) handle(h *held, putCtx context.Context) (detached bool) {
 	defer w.inflight.remove(h)
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
@@ -402,7 +402,7 @@ func (w *Worker) handle(h *held) (detached bool) {
 		if recording && req.reference != "" {
 			span.SetAttributes(attribute.String("cgworker.activity.reference", req.reference))
 		}
-		o = w.deliver(ctx, h, req)
+		o = w.deliver(ctx, putCtx, h, req)
 	}
 	if recording {
 		span.SetAttributes(attribute.String("cgworker.outcome", o.Action.String()))

@@ -39,12 +39,11 @@ func (w *Worker) put(ctx context.Context, h *held, req request) flow.Result {
 // README, "Outcomes", row by row. While the endpoint's breaker is open the
 // message waits at it, not on a backoff of its own, and that wait does not
 // spend its retry budget.
-func (w *Worker) deliver(ctx context.Context, h *held, req request) Outcome {
+func (w *Worker) deliver(ctx, putCtx context.Context, h *held, req request) Outcome {
 	var retry *flow.Retry // made at the first failure: most PUTs need none
 	// PUTs follow putCtx (abandoned only when shutdown runs out of time)
 	// but carry the message's span, so traceparent reaches the API; a
 	// message without a trace has nothing to carry.
-	putCtx := h.putCtx
 	if span := trace.SpanFromContext(ctx); span.SpanContext().IsValid() {
 		putCtx = trace.ContextWithSpan(putCtx, span)
 	}

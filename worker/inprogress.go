@@ -21,10 +21,6 @@ type held struct {
 
 	since time.Time // when it was taken, or last reported in progress
 
-	// putCtx is what its PUTs follow: its handler's child of the worker's
-	// putCtx.
-	putCtx context.Context
-
 	// w and detached: see Wait.
 	w        *Worker
 	detached bool
