@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -248,25 +249,21 @@ func Entries(ctx context.Context, js jetstream.JetStream, names queue.Names, f F
 // else, for scripts. It returns how many it wrote.
 func List(ctx context.Context, js jetstream.JetStream, names queue.Names, f Filter, w io.Writer, jsonOut bool) (n int, err error) {
 	const row = "%-10v %-8v %-10v %-8v %-20v %v\n"
-	header := !jsonOut
+	// The table's head, once: before the first letter, or alone.
+	head := sync.OnceFunc(func() { fmt.Fprintf(w, row, "SEQ", "KIND", "ERROR-KIND", "ATTEMPTS", "FAILED-AT", "ERROR") })
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	err = Entries(ctx, js, names, f, func(e Entry) error {
-		if header {
-			header = false
-			fmt.Fprintf(w, row, "SEQ", "KIND", "ERROR-KIND", "ATTEMPTS", "FAILED-AT", "ERROR")
-		}
 		n++
 		if jsonOut {
 			return enc.Encode(e)
 		}
+		head()
 		_, err := fmt.Fprintf(w, row, e.Seq, e.Kind, e.ErrorKind, e.Attempts, e.FailedAt, schemas.OneLine(e.Error, listSummaryBytes))
 		return err
 	})
 	if !jsonOut && err == nil {
-		if header { // no letter: the table is still headed
-			fmt.Fprintf(w, row, "SEQ", "KIND", "ERROR-KIND", "ATTEMPTS", "FAILED-AT", "ERROR")
-		}
+		head()
 		fmt.Fprintf(w, "%s\n", count(n, "dead letter"))
 	}
 	return n, err
