@@ -160,7 +160,8 @@ func BenchmarkBinary(b *testing.B) {
 	if *against != "" {
 		// This build against another (-against BIN), to price a change:
 		// both sides pay the same emulator and NATS.
-		other := consumer{bin: *against, args: []string{"run"}, replicas: 1}
+		other := cgworker
+		other.bin = *against
 		b.Run("against/latency=0", func(b *testing.B) {
 			compare(b, runSpec{emulator: cg, events: backlog0}, cgworker, other)
 		})
@@ -181,11 +182,11 @@ var pairs = flag.Int("pairs", 5, "BenchmarkBinary: alternating runs of each cons
 // profileDir, when set, gets a `perf record` CPU profile of every replica
 // and of the test process (the NATS server) during each backlog drain:
 // read them with `perf report -i FILE --no-children --sort sym`.
+var profileDir = flag.String("profile", "", "BenchmarkBinary: directory for perf record profiles of the drains")
+
 // against is another cgworker binary (an older build, say) that
 // BenchmarkBinary/against compares this build with.
 var against = flag.String("against", "", "BenchmarkBinary/against: another cgworker binary to compare this build with")
-
-var profileDir = flag.String("profile", "", "BenchmarkBinary: directory for perf record profiles of the drains")
 
 // consumer is what a run starts: replicas of a binary with extra
 // environment.
