@@ -122,21 +122,19 @@ func (s *tokenSource) invalidate(tok string) {
 func (s *tokenSource) startFetchLocked() *tokenFetch {
 	f := &tokenFetch{done: make(chan struct{})}
 	s.inFlight = f
-	// Bounded by the token HTTP client's Timeout.
-	go s.fetch(f)
+	// Bounded by the token HTTP client's Timeout. The cached token, read
+	// under the lock held here, is what a failure's text is redacted of.
+	go s.fetch(f, s.tok.token)
 	return f
 }
 
-func (s *tokenSource) fetch(f *tokenFetch) {
+func (s *tokenSource) fetch(f *tokenFetch, cached string) {
 	start := s.now()
 	var t *oauth2.Token
 	fetch := func(ctx context.Context) error {
 		var err error
 		if t, err = s.conf.Token(ctx); err != nil {
-			s.mu.Lock()
-			cur := s.tok.token
-			s.mu.Unlock()
-			return s.authError(err, cur)
+			return s.authError(err, cached)
 		}
 		return nil
 	}
