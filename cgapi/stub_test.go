@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,5 +528,38 @@ func TestActivity2xxBodyFails(t *testing.T) {
 			}
 			noSecret(t, err)
 		})
+	}
+}
+
+// TestConnectionReusedAfterTheAnswer: a PUT's answer is read to its end,
+// so the next call reuses the connection; one longer than the client
+// keeps is drained a little further and reused too, when that reaches its
+// end.
+func TestConnectionReusedAfterTheAnswer(t *testing.T) {
+	t.Parallel()
+	var size atomic.Int64
+	s := newStub(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(strings.Repeat("x", int(size.Load()))))
+	})
+	c := s.client(t, 5*time.Second)
+	reused := func() bool {
+		t.Helper()
+		var got bool
+		ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { got = info.Reused },
+		})
+		if err := c.PutActivity(ctx, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, n := range []int64{2, 1<<20 + 100<<10} { // a short answer; one past the 1 MiB kept
+		size.Store(n)
+		_ = reused() // the answer of this size
+		if !reused() {
+			t.Errorf("after a %d-byte answer the next call opened a new connection", n)
+		}
 	}
 }
