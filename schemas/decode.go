@@ -187,19 +187,10 @@ func (d *decoder) object() (any, bool) {
 		return obj, ok
 	}
 	for {
-		d.skipSpace()
-		if d.i >= len(d.s) || d.s[d.i] != '"' {
-			return nil, false
-		}
-		key, ok := d.str()
+		key, ok := d.name()
 		if !ok {
 			return nil, false
 		}
-		d.skipSpace()
-		if d.i >= len(d.s) || d.s[d.i] != ':' {
-			return nil, false
-		}
-		d.i++
 		v, ok := d.value()
 		if !ok {
 			return nil, false
@@ -226,6 +217,24 @@ func (d *decoder) array() (any, bool) {
 			return arr, ok
 		}
 	}
+}
+
+// name reads a member's name and the colon after it.
+func (d *decoder) name() (string, bool) {
+	d.skipSpace()
+	if d.i >= len(d.s) || d.s[d.i] != '"' {
+		return "", false
+	}
+	key, ok := d.str()
+	if !ok {
+		return "", false
+	}
+	d.skipSpace()
+	if d.i >= len(d.s) || d.s[d.i] != ':' {
+		return "", false
+	}
+	d.i++
+	return key, true
 }
 
 // open steps into the object or array at d.i, whose closing byte is

@@ -34,12 +34,7 @@ func NormalizeHappenedAt(s string) (string, error) {
 	if len(s) == len(time.DateTime) && s[10] == ' ' {
 		return s, nil
 	}
-	var buf [len(time.DateTime)]byte
-	norm := t.UTC().AppendFormat(buf[:0], time.DateTime)
-	if string(norm) == s {
-		return s, nil
-	}
-	return string(norm), nil
+	return t.UTC().Format(time.DateTime), nil
 }
 
 // FormatHappenedAt formats t as the API's "YYYY-MM-DD HH:MM:SS" in UTC.

@@ -249,19 +249,10 @@ func (t *textCheck) members(member func(name string) bool) bool {
 		return ok
 	}
 	for {
-		t.skipSpace()
-		if t.i >= len(t.s) || t.s[t.i] != '"' {
-			return false
-		}
-		name, ok := t.str()
+		name, ok := t.name()
 		if !ok {
 			return false
 		}
-		t.skipSpace()
-		if t.i >= len(t.s) || t.s[t.i] != ':' {
-			return false
-		}
-		t.i++
 		t.skipSpace()
 		before := t.i
 		if !member(name) {
