@@ -313,3 +313,28 @@ func TestPrecheckEmptyLastOccurrenceIsAbsent(t *testing.T) {
 		t.Errorf("the last occurrence with a value: %+v, %v", f, err)
 	}
 }
+
+// TestPrecheckIdentityUnderPermissiveSchemas: with an activity schema that
+// accepts anything (true, or {}), the identity fields are still read and
+// happened_at still held to its formats: a date that does not parse is an
+// error, not a field quietly left empty.
+func TestPrecheckIdentityUnderPermissiveSchemas(t *testing.T) {
+	t.Parallel()
+	for _, schema := range []string{`true`, `{}`} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "activity.json"), []byte(schema), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		v, err := New(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := v.ValidateActivity([]byte(`{"reference":"r-1","happened_at":"2019-10-06"}`))
+		if err != nil || f.Reference != "r-1" || f.HappenedAt != "2019-10-06 00:00:00" {
+			t.Errorf("%s: %+v, %v; want the reference and the normalised date", schema, f, err)
+		}
+		if f, err := v.ValidateActivity([]byte(`{"happened_at":"2019-02-30"}`)); err == nil {
+			t.Errorf("%s: an impossible happened_at accepted: %+v", schema, f)
+		}
+	}
+}
