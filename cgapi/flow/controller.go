@@ -376,8 +376,10 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 
 	if q.Known {
 		c.quota, c.budget = true, q.Remaining-c.inflight
-	} else if class != cgapi.ClassCanceled && cgapi.StatusOf(err) != 0 {
-		c.quota = false // the API answered without a window
+	} else if err == nil || class != cgapi.ClassCanceled && cgapi.StatusOf(err) != 0 {
+		// The API answered without a window, a success included: the
+		// last one it reported, spent or not, is no longer in force.
+		c.quota = false
 	}
 	switch {
 	case class == cgapi.ClassNone || class == cgapi.ClassData:

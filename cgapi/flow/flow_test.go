@@ -434,3 +434,40 @@ func TestRateLimitPacesTheReplica(t *testing.T) {
 		t.Errorf("the next call waited %s: the stopped call's turn was not given back", waited)
 	}
 }
+
+// TestWindowForgottenWhenAnswersStopCarryingIt: an API that stops sending
+// X-RateLimit-* (its limit lifted, or headers sent only with a 429) must
+// not leave the endpoint held to one call at a time by the last window it
+// reported spent. Each answer says what the window is now, and an answer
+// without one says there is none.
+func TestWindowForgottenWhenAnswersStopCarryingIt(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, emulator.Options{RateLimit: 2, Latency: 20 * time.Millisecond}, 8)
+	var rl *cgapi.RateLimitError
+	for range 20 {
+		if res := r.put(t.Context()); errors.As(res.Err, &rl) {
+			break
+		}
+	}
+	if rl == nil || !rl.Quota.Spent() {
+		t.Fatalf("no 429 for a spent window in 20 calls at 2 a second (last %+v)", rl)
+	}
+	r.emu.SetRateLimit(0) // answers from now on carry no window
+
+	var now, most atomic.Int64
+	run(8, 48, func() {
+		res := r.ctrl.Do(flow.Call{Wait: t.Context(), Ctx: t.Context()}, func(ctx context.Context) error {
+			n := now.Add(1)
+			defer now.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			return r.client.PutActivity(ctx, []byte(activity))
+		})
+		if res.Err != nil {
+			t.Error(res.Err)
+		}
+	})
+	if m := most.Load(); m < 4 {
+		t.Errorf("at most %d calls at once after the API stopped sending a window, want the 8 callers' share (4 or more)", m)
+	}
+}
