@@ -238,12 +238,8 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			if w.stopping.Err() != nil {
-				// Fetched as shutdown began: straight back to the stream.
-				_ = m.Nak()
-				w.slots.release(1)
-				continue
-			}
+			// Fetched as shutdown began or not, it is settled by a
+			// handler: one queued once stopping hands it straight back.
 			w.take(kind, m)
 		}
 		cancel()
@@ -396,6 +392,10 @@ func (w *Worker) handle(h *held, putCtx context.Context) (detached bool) {
 	var o Outcome
 	if invalid != nil {
 		o = invalidOutcome(invalid)
+	} else if req.unchecked != nil && w.stopping.Err() != nil {
+		// The look at the stored copy was cut short by shutdown: back to
+		// the stream at once, not after a retry interval.
+		o = Outcome{Action: HandBack, Reason: "shutdown"}
 	} else if req.unchecked != nil {
 		o = Outcome{Action: Retry, Delay: w.cfg.RetryMaxInterval, Reason: "headers-unchecked", Err: req.unchecked}
 	} else {

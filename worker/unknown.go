@@ -89,6 +89,14 @@ func (w *Worker) drainUnknown(ctx context.Context, cons jetstream.Consumer) erro
 		n := 0
 		for m := range batch.Messages() {
 			n++
+			if ctx.Err() != nil {
+				// Shutdown began: a dead letter is stored whatever the
+				// caller's context (up to its own timeout), so the rest
+				// of the batch goes back to the stream for the next sweep
+				// rather than holding shutdown one letter at a time.
+				w.handBackUnknown(m)
+				continue
+			}
 			w.deadLetterUnknown(ctx, m)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) {
@@ -126,12 +134,10 @@ func (w *Worker) unknownSubjects(ctx context.Context) (jetstream.Stream, []strin
 
 // deadLetterUnknown settles one event on an unknown subject.
 func (w *Worker) deadLetterUnknown(ctx context.Context, m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
-		_ = m.Term() // not a JetStream message: cannot happen on a pull consumer
+	h := unknownHeld(m)
+	if h == nil {
 		return
 	}
-	h := &held{msg: m, meta: meta, kind: queue.UnknownKind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
 	o := Outcome{
 		Action:    DeadLetter,
 		ErrorKind: deadletter.ErrorKindUnknownSubject,
@@ -139,4 +145,23 @@ func (w *Worker) deadLetterUnknown(ctx context.Context, m jetstream.Msg) {
 			m.Subject(), strings.Join(w.cfg.Names.EventSubjects(), ", ")),
 	}
 	w.settle(ctx, h, request{kind: queue.UnknownKind}, o)
+}
+
+// handBackUnknown settles an event on an unknown subject fetched as
+// shutdown began: back to the stream at once.
+func (w *Worker) handBackUnknown(m jetstream.Msg) {
+	if h := unknownHeld(m); h != nil {
+		w.settle(context.Background(), h, request{kind: queue.UnknownKind}, Outcome{Action: HandBack, Reason: "shutdown"})
+	}
+}
+
+// unknownHeld is m as a held message of no kind; nil, m terminated, when
+// it is not a JetStream message (which cannot happen on a pull consumer).
+func unknownHeld(m jetstream.Msg) *held {
+	meta, err := m.Metadata()
+	if err != nil {
+		_ = m.Term()
+		return nil
+	}
+	return &held{msg: m, meta: meta, kind: queue.UnknownKind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
 }
