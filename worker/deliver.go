@@ -19,18 +19,18 @@ import (
 
 // put makes one API call for req through its endpoint's flow controller,
 // which may first make it wait (README, "When the API is in trouble").
+// The call's duration is the flow controller's own measure of it.
 func (w *Worker) put(ctx context.Context, h *held, req request) flow.Result {
-	return w.endpoint(req.kind).Do(flow.Call{Wait: w.stopping, Ctx: ctx, OnWait: h}, func(ctx context.Context) error {
-		start := time.Now()
-		var err error
+	res := w.endpoint(req.kind).Do(flow.Call{Wait: w.stopping, Ctx: ctx, OnWait: h}, func(ctx context.Context) error {
 		if req.kind == schemas.Activity {
-			err = w.client.PutActivity(ctx, req.body)
-		} else {
-			err = w.client.PutRecord(ctx, req.configuration, req.body)
+			return w.client.PutActivity(ctx, req.body)
 		}
-		w.metrics.recordPut(ctx, req.kind, err, time.Since(start))
-		return err
+		return w.client.PutRecord(ctx, req.configuration, req.body)
 	})
+	if res.Took > 0 { // a call was made
+		w.metrics.recordPut(ctx, req.kind, res.Err, res.Took)
+	}
+	return res
 }
 
 // deliver calls the API for req until it succeeds, the API rejects the

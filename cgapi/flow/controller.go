@@ -113,6 +113,8 @@ type Result struct {
 	// Waited is the time spent waiting for the endpoint, not the call:
 	// it does not count against a message's retry budget.
 	Waited time.Duration
+	// Took is how long the call itself took; zero when none was made.
+	Took time.Duration
 	// Open reports that the breaker was open when the call ended, so the
 	// caller goes back to Do to wait at it instead of backing off alone.
 	Open bool
@@ -226,10 +228,14 @@ func (c *Controller) waitCh() chan struct{} {
 // Do waits until the endpoint may take a call, makes it with fn, and
 // learns from its answer. fn must return the cgapi error of the call.
 func (c *Controller) Do(call Call, fn func(context.Context) error) Result {
-	start := time.Now()
 	var res Result
-	t, err := c.acquire(call)
-	res.Waited = time.Since(start)
+	t, parkedAt, err := c.acquire(call)
+	if !parkedAt.IsZero() {
+		// Only a call that waited reads the clock for it: the clock is
+		// read four times per call as it is (twice here, twice by the
+		// breaker), and a healthy endpoint never waits.
+		res.Waited = time.Since(parkedAt)
+	}
 	if err != nil {
 		res.Err = err
 		return res
@@ -243,7 +249,9 @@ func (c *Controller) Do(call Call, fn func(context.Context) error) Result {
 	var q cgapi.Quota
 	began := time.Now()
 	res.Err = fn(cgapi.WithQuota(ctx, &q))
-	res.Open = c.release(t, res.Err, q, time.Since(began))
+	ended := time.Now()
+	res.Took = ended.Sub(began)
+	res.Open = c.release(t, res.Err, q, res.Took, ended)
 	return res
 }
 
@@ -261,12 +269,12 @@ type ticket struct {
 }
 
 // acquire waits for the endpoint: the rate limit, then the breaker, the
-// pause, the concurrency limit and the window's budget.
-func (c *Controller) acquire(call Call) (ticket, error) {
-	parked := false
+// pause, the concurrency limit and the window's budget. parkedAt is when
+// it first had to wait; zero when it did not.
+func (c *Controller) acquire(call Call) (_ ticket, parkedAt time.Time, _ error) {
 	park := func() {
-		if !parked {
-			parked = true
+		if parkedAt.IsZero() {
+			parkedAt = time.Now()
 			if call.OnWait != nil {
 				call.OnWait.Wait()
 			}
@@ -277,7 +285,7 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 			park()
 			if !c.sleep(call.Wait, r.Delay()) {
 				r.Cancel()
-				return ticket{}, ErrStopped
+				return ticket{}, parkedAt, ErrStopped
 			}
 		}
 	}
@@ -291,7 +299,15 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 	}()
 	for {
 		c.mu.Lock()
-		now := time.Now()
+		// The clock matters only to an open breaker or a pause, which
+		// is forgotten once over.
+		var now time.Time
+		if c.open || !c.paused.IsZero() {
+			now = time.Now()
+			if !c.open && !now.Before(c.paused) {
+				c.paused = time.Time{}
+			}
+		}
 		var until time.Time // a time to look again, besides a change
 		switch {
 		case c.open && c.probing:
@@ -312,11 +328,11 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 				c.inflight++
 				c.budget--
 				c.mu.Unlock()
-				return t, nil
+				return t, parkedAt, nil
 			}
 			// Half-open with its probe out, or just opened: look again
 			// at the next probe time.
-			until = now.Add(probeMin)
+			until = time.Now().Add(probeMin)
 		}
 		ch := c.waitCh()
 		if !counted {
@@ -342,18 +358,17 @@ func (c *Controller) acquire(call Call) (ticket, error) {
 			tm.Stop()
 		}
 		if stopped {
-			return ticket{}, ErrStopped
+			return ticket{}, parkedAt, ErrStopped
 		}
 	}
 }
 
-// release learns from a call's answer and reports whether the breaker is
-// open afterwards.
-func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Duration) bool {
+// release learns from a call's answer, which came at now after took, and
+// reports whether the breaker is open afterwards.
+func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Duration, now time.Time) bool {
 	class := cgapi.ClassOf(err)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
 	c.inflight--
 	if t.probe {
 		c.probing = false

@@ -201,6 +201,9 @@ func TestSpentWindowPausesTheEndpoint(t *testing.T) {
 			limitedAt = time.Now()
 			break
 		}
+		if res.Waited != 0 {
+			t.Errorf("a call to an endpoint with room reports a wait of %s", res.Waited)
+		}
 	}
 	if rl == nil || !rl.Quota.Spent() || rl.RetryAfter <= 0 {
 		t.Fatalf("no 429 for a spent window in 20 calls at 2 a second (last %+v)", rl)
@@ -218,6 +221,7 @@ func TestSpentWindowPausesTheEndpoint(t *testing.T) {
 	var early atomic.Int64
 	for range 4 {
 		wg.Go(func() {
+			start := time.Now()
 			res := r.ctrl.Do(flow.Call{Wait: t.Context(), Ctx: t.Context()}, func(context.Context) error {
 				if time.Now().Before(notBefore.Add(-20 * time.Millisecond)) {
 					early.Add(1)
@@ -226,6 +230,11 @@ func TestSpentWindowPausesTheEndpoint(t *testing.T) {
 			})
 			if res.Err != nil {
 				t.Error(res.Err)
+			}
+			// The wait is reported, so that it does not count against
+			// a message's retry budget.
+			if want := notBefore.Sub(start) - 50*time.Millisecond; res.Waited < want {
+				t.Errorf("a call paused for %s reports a wait of %s", notBefore.Sub(start), res.Waited)
 			}
 		})
 	}
@@ -241,16 +250,26 @@ func TestPacingKeepsRateLimitedShareLow(t *testing.T) {
 	var limited, ok atomic.Int64
 	var early atomic.Int64
 	var mu sync.Mutex
-	notBefore := time.Time{}
+	// The endpoint's pause as the callers see it: from an answer saying
+	// the window is spent until the window turns (X-RateLimit-Reset, or
+	// the Retry-After when sooner). A call started in it must wait.
+	var pausedAt, notBefore time.Time
 	run(32, 400, func() {
+		mu.Lock()
+		start := time.Now()
+		inPause := start.After(pausedAt) && start.Before(notBefore.Add(-50*time.Millisecond))
+		mu.Unlock()
 		res := r.put(t.Context())
 		now := time.Now()
 		mu.Lock()
-		if res.Waited == 0 && now.Before(notBefore.Add(-50*time.Millisecond)) {
-			early.Add(1) // answered before the spent window's Retry-After
+		if inPause && res.Waited == 0 {
+			early.Add(1) // went straight out while the endpoint was paused
 		}
-		if ra := cgapi.RetryAfterOf(res.Err); ra > 0 {
-			notBefore = now.Add(ra)
+		if rl, isRL := errors.AsType[*cgapi.RateLimitError](res.Err); isRL && rl.Quota.Spent() && now.After(notBefore) {
+			pausedAt, notBefore = now, now.Add(rl.RetryAfter)
+			if reset := rl.Quota.Reset; !reset.IsZero() && reset.Before(notBefore) {
+				notBefore = reset
+			}
 		}
 		mu.Unlock()
 		switch cgapi.ClassOf(res.Err) {
@@ -268,7 +287,7 @@ func TestPacingKeepsRateLimitedShareLow(t *testing.T) {
 		t.Errorf("%.1f%% of calls answered 429; pacing by X-RateLimit-Remaining should keep it well under 20%%", 100*share)
 	}
 	if n := early.Load(); n > 0 {
-		t.Errorf("%d calls went straight out before a spent window's Retry-After", n)
+		t.Errorf("%d calls went straight out while a spent window paused the endpoint", n)
 	}
 }
 
