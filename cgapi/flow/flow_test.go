@@ -490,3 +490,23 @@ func TestWindowForgottenWhenAnswersStopCarryingIt(t *testing.T) {
 		t.Errorf("at most %d calls at once after the API stopped sending a window, want the 8 callers' share (4 or more)", m)
 	}
 }
+
+// BenchmarkDo is what the flow controller adds to every API call of a
+// healthy endpoint: admission, the breaker's two steps, the budget and the
+// adaptive limit, around a call that returns at once.
+func BenchmarkDo(b *testing.B) {
+	set, err := flow.NewSet(flow.Config{Concurrency: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(set.Close)
+	ctrl := set.Endpoint(flow.Activities)
+	ctx := context.Background()
+	call := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := ctrl.Do(flow.Call{Wait: ctx, Ctx: ctx}, call); res.Err != nil {
+			b.Fatal(res.Err)
+		}
+	}
+}
