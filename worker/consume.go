@@ -238,8 +238,13 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			// Fetched as shutdown began or not, it is settled by a
-			// handler: one queued once stopping hands it straight back.
+			if w.stopping.Err() != nil {
+				// Fetched as shutdown began: straight back to the
+				// stream, not queued behind the PUTs still in flight.
+				w.handBack(kind, m)
+				w.slots.release(1)
+				continue
+			}
 			w.take(kind, m)
 		}
 		cancel()
@@ -304,18 +309,35 @@ var processSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsu
 // reported in progress, queued or not, so it is never redelivered while
 // this replica holds it.
 func (w *Worker) take(kind schemas.Kind, m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
-		// Not a JetStream message: cannot happen on a pull consumer.
-		w.cfg.Logger.Error("message without metadata", "subject", m.Subject(), "error", err)
-		_ = m.Term()
+	h := w.heldOf(kind, m)
+	if h == nil {
 		w.slots.release(1)
 		return
 	}
-	h := &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
 	// Held from here, queued or in a handler, until settled.
 	w.inflight.add(h)
 	w.jobs <- h // never blocks: the queue has room for every slot
+}
+
+// heldOf is m as a message of kind held by this replica; nil, and m
+// terminated, when it is not a JetStream message, which cannot happen on a
+// pull consumer.
+func (w *Worker) heldOf(kind schemas.Kind, m jetstream.Msg) *held {
+	meta, err := m.Metadata()
+	if err != nil {
+		w.cfg.Logger.Error("message without metadata", "subject", m.Subject(), "error", err)
+		_ = m.Term()
+		return nil
+	}
+	return &held{msg: m, meta: meta, kind: kind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered, w: w}
+}
+
+// handBack settles m, fetched as shutdown began, through settle like any
+// other (counted, logged, reported): straight back to the stream.
+func (w *Worker) handBack(kind schemas.Kind, m jetstream.Msg) {
+	if h := w.heldOf(kind, m); h != nil {
+		w.settle(context.Background(), h, request{kind: kind}, Outcome{Action: HandBack, Reason: "shutdown"})
+	}
 }
 
 // handler runs messages until the queue closes, or until one of them waits

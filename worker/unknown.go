@@ -94,7 +94,7 @@ func (w *Worker) drainUnknown(ctx context.Context, cons jetstream.Consumer) erro
 				// caller's context (up to its own timeout), so the rest
 				// of the batch goes back to the stream for the next sweep
 				// rather than holding shutdown one letter at a time.
-				w.handBackUnknown(m)
+				w.handBack(queue.UnknownKind, m)
 				continue
 			}
 			w.deadLetterUnknown(ctx, m)
@@ -134,7 +134,7 @@ func (w *Worker) unknownSubjects(ctx context.Context) (jetstream.Stream, []strin
 
 // deadLetterUnknown settles one event on an unknown subject.
 func (w *Worker) deadLetterUnknown(ctx context.Context, m jetstream.Msg) {
-	h := unknownHeld(m)
+	h := w.heldOf(queue.UnknownKind, m)
 	if h == nil {
 		return
 	}
@@ -145,23 +145,4 @@ func (w *Worker) deadLetterUnknown(ctx context.Context, m jetstream.Msg) {
 			m.Subject(), strings.Join(w.cfg.Names.EventSubjects(), ", ")),
 	}
 	w.settle(ctx, h, request{kind: queue.UnknownKind}, o)
-}
-
-// handBackUnknown settles an event on an unknown subject fetched as
-// shutdown began: back to the stream at once.
-func (w *Worker) handBackUnknown(m jetstream.Msg) {
-	if h := unknownHeld(m); h != nil {
-		w.settle(context.Background(), h, request{kind: queue.UnknownKind}, Outcome{Action: HandBack, Reason: "shutdown"})
-	}
-}
-
-// unknownHeld is m as a held message of no kind; nil, m terminated, when
-// it is not a JetStream message (which cannot happen on a pull consumer).
-func unknownHeld(m jetstream.Msg) *held {
-	meta, err := m.Metadata()
-	if err != nil {
-		_ = m.Term()
-		return nil
-	}
-	return &held{msg: m, meta: meta, kind: queue.UnknownKind, seq: meta.Sequence.Stream, delivered: meta.NumDelivered}
 }
