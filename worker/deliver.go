@@ -27,7 +27,7 @@ func (w *Worker) put(ctx context.Context, h *held, req request) flow.Result {
 		}
 		return w.client.PutRecord(ctx, req.configuration, req.body)
 	})
-	if res.Took > 0 { // a call was made
+	if !errors.Is(res.Err, flow.ErrStopped) { // a call was made
 		w.metrics.recordPut(ctx, req.kind, res.Err, res.Took)
 	}
 	return res

@@ -113,7 +113,8 @@ type Result struct {
 	// Waited is the time spent waiting for the endpoint, not the call:
 	// it does not count against a message's retry budget.
 	Waited time.Duration
-	// Took is how long the call itself took; zero when none was made.
+	// Took is how long the call itself took; zero when none was made
+	// (Err is ErrStopped).
 	Took time.Duration
 	// Open reports that the breaker was open when the call ended, so the
 	// caller goes back to Do to wait at it instead of backing off alone.
