@@ -248,11 +248,6 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 	hdr["Accept"] = jsonValue
 	if body != nil {
 		hdr["Content-Type"] = jsonValue
-		// A write's answer is a few bytes: asking for it gzipped gains
-		// nothing, and net/http's default (Accept-Encoding: gzip) builds
-		// a second header map per request to add it. The sync's pages,
-		// large and worth compressing, are still asked for gzipped.
-		hdr["Accept-Encoding"] = identityValue
 	}
 	// The W3C trace context of the call, set here on a request of our own:
 	// a transport that propagates it (worker/telemetry) leaves a request
@@ -298,9 +293,6 @@ func (c *Client) attempt(ctx context.Context, method, url string, body []byte, l
 
 // jsonValue is the Accept and Content-Type header value of every call.
 var jsonValue = []string{"application/json"}
-
-// identityValue is the Accept-Encoding of a write.
-var identityValue = []string{"identity"}
 
 // transportError classifies a failure to get an answer: the caller's own
 // cancellation stays a cancellation (not retryable); anything else, the
