@@ -462,21 +462,7 @@ func TestEnsureUnknownConsumers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	legacy := cfg.UnknownConsumerConfig("cg.events.typo", 0)
-	legacy.Durable, legacy.FilterSubject, legacy.FilterSubjects = names.LegacyUnknownConsumer(), "", []string{"cg.events.typo"}
-	old, err := f.js.CreateConsumer(f.ctx, "CG_EVENTS", legacy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := old.Fetch(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		if err := m.DoubleAck(f.ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	natstest.LegacyUnknownConsumer(t, f.js, names, "cg.events.typo", 2)
 
 	subjects := []string{"cg.events.other", "cg.events.typo"}
 	got, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, subjects)

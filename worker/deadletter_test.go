@@ -366,21 +366,7 @@ func TestUnknownSubjectLettersStayGone(t *testing.T) {
 	}
 	// An older version's consumer of cg.events.old settled its first event.
 	settledBefore, pending := publish("cg.events.old"), publish("cg.events.old")
-	legacy := queue.StreamConfig{Names: w.names}.UnknownConsumerConfig("cg.events.old", 0)
-	legacy.Durable, legacy.FilterSubject, legacy.FilterSubjects = w.names.LegacyUnknownConsumer(), "", []string{"cg.events.old"}
-	old, err := w.js.CreateConsumer(ctx, w.names.EventsStream(), legacy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := old.Fetch(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	natstest.LegacyUnknownConsumer(t, w.js, w.names, "cg.events.old", 1)
 	first := publish("cg.events.typo")
 
 	cfg := testConfig()
