@@ -469,24 +469,55 @@ func (c StreamConfig) durable(name string) jetstream.ConsumerConfig {
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, kind schemas.Kind) (jetstream.Consumer, error) {
 	stream := cfg.Names.EventsStream()
 	cc := cfg.consumerConfig(kind)
-	cons, err := js.Consumer(ctx, stream, cc.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, err = js.CreateConsumer(ctx, stream, cc)
-		if errors.Is(err, jetstream.ErrConsumerExists) {
-			// Another replica created it first, perhaps differently.
-			cons, err = js.Consumer(ctx, stream, cc.Durable)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create consumer %s on stream %s: %w", cc.Durable, stream, err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", cc.Durable, stream, err)
+	cons, err := ensureConsumer(ctx, stream, cc,
+		func(ctx context.Context, name string) (jetstream.Consumer, error) {
+			return js.Consumer(ctx, stream, name)
+		},
+		func(ctx context.Context, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+			return js.CreateConsumer(ctx, stream, cc)
+		})
+	if err != nil {
+		return nil, err
 	}
 	if md := cons.CachedInfo().Config.MaxDeliver; md > 0 {
 		return nil, fmt.Errorf("consumer %s on stream %s has max_deliver=%d: the server would drop messages after %d deliveries; remove the limit",
 			cc.Durable, stream, md, md)
 	}
 	return cons, nil
+}
+
+// ensureConsumer returns the durable consumer cc describes on stream,
+// created when missing; an existing one is used as it is, and one another
+// replica created first, perhaps differently, is looked up again. get and
+// create are the stream's (jetstream.Stream's Consumer and CreateConsumer).
+func ensureConsumer(ctx context.Context, stream string, cc jetstream.ConsumerConfig,
+	get func(context.Context, string) (jetstream.Consumer, error),
+	create func(context.Context, jetstream.ConsumerConfig) (jetstream.Consumer, error),
+) (jetstream.Consumer, error) {
+	cons, err := get(ctx, cc.Durable)
+	if err == nil {
+		return cons, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	cons, err = create(ctx, cc)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		cons, err = get(ctx, cc.Durable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on stream %s: %w", cc.Durable, stream, err)
+	}
+	return cons, nil
+}
+
+// SubjectCount is the number of messages stream holds on subject.
+func SubjectCount(ctx context.Context, stream jetstream.Stream, subject string) (uint64, error) {
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("subjects of stream %s: %w", stream.CachedInfo().Config.Name, err)
+	}
+	return info.State.Subjects[subject], nil
 }
 
 // EnsureSyncBucket returns the CG_SYNC key-value bucket, creating it with

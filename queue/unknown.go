@@ -138,12 +138,12 @@ func EnsureUnknownConsumers(ctx context.Context, s jetstream.Stream, cfg StreamC
 		if slices.Contains(subjects, subject) {
 			continue
 		}
-		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		n, err := SubjectCount(ctx, s, subject)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("subjects of stream %s: %w", stream, err))
+			errs = append(errs, err)
 			continue
 		}
-		if info.State.Subjects[subject] > 0 {
+		if n > 0 {
 			continue
 		}
 		if err := deleteConsumer(ctx, s, names.UnknownConsumer(subject)); err != nil {
@@ -176,30 +176,10 @@ func filtersOf(cc jetstream.ConsumerConfig) []string {
 	return filters
 }
 
-// ensureUnknownConsumer returns the consumer cc describes, made when
+// ensureUnknownConsumer returns the consumer cc describes on s, made when
 // missing and otherwise used as it is.
 func ensureUnknownConsumer(ctx context.Context, s jetstream.Stream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	stream := s.CachedInfo().Config.Name
-	cons, err := s.Consumer(ctx, cc.Durable)
-	if err == nil {
-		return cons, nil
-	}
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("look up consumer %s on stream %s: %w", cc.Durable, stream, err)
-	}
-	cons, err = s.CreateConsumer(ctx, cc)
-	if errors.Is(err, jetstream.ErrConsumerExists) {
-		// Another replica made it first.
-		cons, err = s.Consumer(ctx, cc.Durable)
-	}
-	if err != nil {
-		subject := cc.FilterSubject
-		if subject == "" {
-			subject = fmt.Sprint(cc.FilterSubjects)
-		}
-		return nil, fmt.Errorf("create consumer %s (subject %s) on stream %s: %w", cc.Durable, subject, stream, err)
-	}
-	return cons, nil
+	return ensureConsumer(ctx, s.CachedInfo().Config.Name, cc, s.Consumer, s.CreateConsumer)
 }
 
 // ensureSharedUnknownConsumer returns the shared consumer of subjects

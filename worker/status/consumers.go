@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cgworker/cgworker/queue"
 	"github.com/cgworker/cgworker/schemas"
 )
 
@@ -49,7 +50,7 @@ func readConsumers(ctx context.Context, js jetstream.JetStream, cfg Config, r *R
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			c.Missing = true
 			r.Missing = append(r.Missing, "consumer "+c.Name)
-			if c.Waiting, err = subjectCount(ctx, stream, cfg.Names.EventSubject(k)); err != nil {
+			if c.Waiting, err = queue.SubjectCount(ctx, stream, cfg.Names.EventSubject(k)); err != nil {
 				return err
 			}
 			if c.Waiting > 0 {
@@ -105,13 +106,4 @@ func oldestUnacked(ctx context.Context, stream jetstream.Stream, info *jetstream
 		return time.Time{}, err
 	}
 	return msg.Time, nil
-}
-
-// subjectCount is the number of messages on subject in stream.
-func subjectCount(ctx context.Context, stream jetstream.Stream, subject string) (uint64, error) {
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", stream.CachedInfo().Config.Name, err)
-	}
-	return info.State.Subjects[subject], nil
 }
