@@ -457,11 +457,7 @@ func TestEnsureUnknownConsumers(t *testing.T) {
 	names := cfg.Names
 	// The consumer older versions made: it has read the first two
 	// messages on cg.events.typo and acknowledged them.
-	for range 3 {
-		if _, err := f.js.Publish(f.ctx, "cg.events.typo", []byte("{}")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	natstest.Publish(t, f.js, "cg.events.typo", []byte("{}"), 3)
 	natstest.LegacyUnknownConsumer(t, f.js, names, "cg.events.typo", 2)
 
 	subjects := []string{"cg.events.other", "cg.events.typo"}
@@ -615,7 +611,7 @@ func (f fixture) events(t *testing.T) jetstream.Stream {
 func TestUnknownSharedConsumerKeptWhenAnotherFails(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}, MaxConsumers: 2}); err != nil {
+	if _, err := f.js.CreateStream(f.ctx, jetstream.StreamConfig{Name: "CG_EVENTS", Subjects: []string{"cg.events.>"}, MaxConsumers: 3}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := queue.StreamConfig{Names: queue.NewNames(""), UnknownConsumers: 1}
@@ -629,13 +625,24 @@ func TestUnknownSharedConsumerKeptWhenAnotherFails(t *testing.T) {
 		t.Fatalf("consumers %v, %v", consumerNames(got), err)
 	}
 	before := got[1].CachedInfo()
-	// a's messages are gone, but its consumer still holds the second slot
-	// when b's own consumer is to be made: that fails.
+	// An older version's single consumer, which read c, takes the third
+	// slot; it too is kept while a subject's own consumer fails.
+	natstest.LegacyUnknownConsumer(t, f.js, cfg.Names, "cg.events.c", 1)
+	// a's messages are gone, but its consumer still holds a slot when b's
+	// own consumer is to be made: that fails.
 	if err := f.events(t).Purge(f.ctx, jetstream.WithPurgeSubject("cg.events.a")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.b", "cg.events.c"}); err == nil {
+	got, err = queue.EnsureUnknownConsumers(f.ctx, f.events(t), cfg, []string{"cg.events.b", "cg.events.c"})
+	if err == nil {
 		t.Fatal("no error though the stream's consumer limit was reached")
+	}
+	// The consumers that could be had are still returned, to be read.
+	if names := consumerNames(got); !slices.Equal(names, []string{cfg.Names.SharedUnknownConsumer()}) {
+		t.Errorf("consumers returned beside the error: %v, want the shared one", names)
+	}
+	if _, err := f.js.Consumer(f.ctx, "CG_EVENTS", cfg.Names.LegacyUnknownConsumer()); err != nil {
+		t.Errorf("legacy consumer after another failed: %v, want it kept", err)
 	}
 	shared, err := f.js.Consumer(f.ctx, "CG_EVENTS", cfg.Names.SharedUnknownConsumer())
 	if err != nil {
