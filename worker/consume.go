@@ -30,6 +30,10 @@ type Worker struct {
 	validator *schemas.Validator
 	tracer    trace.Tracer
 	tracing   bool // the tracer provider is not the no-op one
+	// spanNames are the message spans' names by kind, "process
+	// <subject>": a kind's consumer reads its one subject, and a traced
+	// replica starts a span for every message, sampled or not.
+	spanNames map[schemas.Kind]string
 	metrics   *metrics
 	health    *health.Health
 	flow      *flow.Set
@@ -77,6 +81,7 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		validator: validator,
 		tracer:    tp.Tracer("github.com/cgworker/cgworker/worker"),
 		tracing:   !telemetry.Off(tp),
+		spanNames: spanNames(cfg.Names),
 		metrics:   m,
 		health:    cfg.Health,
 		flow:      fs,
@@ -85,6 +90,14 @@ func New(js jetstream.JetStream, client *cgapi.Client, validator *schemas.Valida
 		inflight:  inflight,
 		contacts:  contactWait{first: make(map[uint64]time.Time)},
 	}, nil
+}
+
+func spanNames(n queue.Names) map[schemas.Kind]string {
+	out := make(map[schemas.Kind]string, len(schemas.Kinds))
+	for _, k := range schemas.Kinds {
+		out[k] = "process " + n.EventSubject(k)
+	}
+	return out
 }
 
 // endpoint is the flow controller of the API endpoint kind's events go to.
@@ -193,7 +206,6 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 	log := w.cfg.Logger.With("kind", kind)
 	api := w.endpoint(kind)
 	name := w.cfg.Names.Consumer(kind)
-	unbound := false // a rebind was tried: readiness waits for a pull that succeeds
 	// Half the look-ahead: the other half is still queued for the handlers
 	// while the fetch makes its round trip. And at most half the slots
 	// shared among the kinds' pulls, so that each kind gets its turn.
@@ -229,9 +241,7 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 				return
 			}
 			log.Warn("cannot pull messages; retrying", "error", err)
-			var tried bool
-			c, tried = w.rebind(kind, name, c, err)
-			unbound = unbound || tried
+			c = w.rebind(kind, name, c, err)
 			_ = flow.Sleep(w.stopping, time.Second)
 			continue
 		}
@@ -254,16 +264,13 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			// Missed heartbeats while NATS restarts or a leader moves.
 			log.Warn("pulling messages", "error", err)
-			var tried bool
-			c, tried = w.rebind(kind, name, c, err)
-			unbound = unbound || tried
+			c = w.rebind(kind, name, c, err)
 			_ = flow.Sleep(w.stopping, 100*time.Millisecond)
 			continue
 		}
-		if unbound {
-			w.health.SetConsumer(name, true)
-			unbound = false
-		}
+		// A pull that succeeds shows the consumer bound, whatever a
+		// rebind before it reported (one lock a fetch, not a message).
+		w.health.SetConsumer(name, true)
 	}
 }
 
@@ -276,12 +283,12 @@ func (w *Worker) pull(kind schemas.Kind, c jetstream.Consumer) {
 // delete (the server still finishing it) is tried again on those; on a
 // consumer that exists, binding again only looks it up. Other pull errors
 // come with a lost connection, which readiness already reports as such.
-// tried reports a rebind: the pull marks the consumer bound again once one
-// of its pulls succeeds.
-func (w *Worker) rebind(kind schemas.Kind, name string, c jetstream.Consumer, err error) (_ jetstream.Consumer, tried bool) {
+// A consumer not bound again stays unready until one of its pulls
+// succeeds.
+func (w *Worker) rebind(kind schemas.Kind, name string, c jetstream.Consumer, err error) jetstream.Consumer {
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrConsumerDeleted) &&
 		!errors.Is(err, nats.ErrNoResponders) {
-		return c, false
+		return c
 	}
 	w.health.SetConsumer(name, false)
 	ctx, cancel := context.WithTimeout(w.stopping, 10*time.Second)
@@ -290,11 +297,11 @@ func (w *Worker) rebind(kind schemas.Kind, name string, c jetstream.Consumer, er
 	nc, err := queue.EnsureConsumer(ctx, w.js, sc, kind)
 	if err != nil {
 		w.cfg.Logger.Error("consumer gone and cannot be bound again", "kind", kind, "error", err)
-		return c, true
+		return c
 	}
 	w.cfg.Logger.Warn("consumer was gone; bound again", "kind", kind, "consumer", name)
 	w.health.SetConsumer(name, true) // ready now, not after the next pull's wait
-	return nc, true
+	return nc
 }
 
 // streamConfig is the stream and consumer settings the worker binds with.
@@ -336,9 +343,17 @@ func (w *Worker) heldOf(kind schemas.Kind, m jetstream.Msg) *held {
 // other (counted, logged, reported): straight back to the stream.
 func (w *Worker) handBack(kind schemas.Kind, m jetstream.Msg) {
 	if h := w.heldOf(kind, m); h != nil {
-		w.settle(context.Background(), h, request{kind: kind}, Outcome{Action: HandBack, Reason: "shutdown"})
+		w.handBackHeld(h)
 	}
 }
+
+// handBackHeld settles h, which shutdown keeps from being worked on.
+func (w *Worker) handBackHeld(h *held) {
+	w.settle(context.Background(), h, request{kind: h.kind}, shutdownHandBack)
+}
+
+// shutdownHandBack is the outcome of a message shutdown cut short.
+var shutdownHandBack = Outcome{Action: HandBack, Reason: "shutdown"}
 
 // handler runs messages until the queue closes, or until one of them waits
 // for its endpoint (detached): then a new handler has taken its place.
@@ -365,7 +380,7 @@ func (w *Worker) handle(h *held, putCtx context.Context) (detached bool) {
 	defer w.inflight.remove(h)
 	if w.stopping.Err() != nil {
 		// Queued when shutdown began: straight back to the stream.
-		w.settle(context.Background(), h, request{kind: h.kind}, Outcome{Action: HandBack, Reason: "shutdown"})
+		w.handBackHeld(h)
 		return false
 	}
 	kind, m, meta := h.kind, h.msg, h.meta
@@ -375,7 +390,7 @@ func (w *Worker) handle(h *held, putCtx context.Context) (detached bool) {
 	// cost a context and the span's name, per event.
 	span := trace.SpanFromContext(ctx)
 	if w.tracing {
-		ctx, span = w.tracer.Start(ctx, "process "+m.Subject(), processSpan...)
+		ctx, span = w.tracer.Start(ctx, w.spanNames[kind], processSpan...)
 	}
 	defer span.End()
 	// Attributes are built only for a span that keeps them: with the noop
@@ -417,7 +432,7 @@ func (w *Worker) handle(h *held, putCtx context.Context) (detached bool) {
 	} else if req.unchecked != nil && w.stopping.Err() != nil {
 		// The look at the stored copy was cut short by shutdown: back to
 		// the stream at once, not after a retry interval.
-		o = Outcome{Action: HandBack, Reason: "shutdown"}
+		o = shutdownHandBack
 	} else if req.unchecked != nil {
 		o = Outcome{Action: Retry, Delay: w.cfg.RetryMaxInterval, Reason: "headers-unchecked", Err: req.unchecked}
 	} else {

@@ -60,7 +60,7 @@ func (w *Worker) deliver(ctx, putCtx context.Context, h *held, req request) Outc
 		if errors.Is(err, flow.ErrStopped) || w.putCtx.Err() != nil {
 			// Shutdown began while it waited for the API, or ran out of
 			// time with this PUT in flight.
-			return Outcome{Action: HandBack, Reason: "shutdown"}
+			return shutdownHandBack
 		}
 		if retry == nil {
 			retry = w.newRetry()
@@ -72,8 +72,7 @@ func (w *Worker) deliver(ctx, putCtx context.Context, h *held, req request) Outc
 				time.Since(w.contacts.firstSeen(h.seq, w.cfg.ContactWait+w.cfg.RetryMaxElapsed)) < w.cfg.ContactWait {
 				// The contact may still be on its way: retry until
 				// CG_CONTACT_WAIT has passed since the first attempt.
-				if o, done := w.wait(ctx, h, retry, 0, flow.ReasonContact); done {
-					o.Err = err // the log line and OnSettled say why
+				if o, done := w.wait(ctx, h, retry, err, 0, flow.ReasonContact); done {
 					return o
 				}
 				continue
@@ -86,22 +85,23 @@ func (w *Worker) deliver(ctx, putCtx context.Context, h *held, req request) Outc
 			continue
 		}
 		w.cfg.Logger.DebugContext(ctx, "retrying API call", "kind", req.kind, "seq", h.seq, "attempt", attempt, "error", err)
-		if o, done := w.wait(ctx, h, retry, cgapi.RetryAfterOf(err), flow.ReasonOf(err)); done {
-			o.Err = err
+		if o, done := w.wait(ctx, h, retry, err, cgapi.RetryAfterOf(err), flow.ReasonOf(err)); done {
 			return o
 		}
 	}
 }
 
-// wait sleeps until the next attempt: the next backoff interval, or
-// retryAfter when that is longer. done is true when the message must
-// instead leave the process: the retry budget would be overrun (hand it
-// back to JetStream with that delay) or the worker is shutting down.
-func (w *Worker) wait(ctx context.Context, h *held, retry *flow.Retry, retryAfter time.Duration, reason flow.Reason) (Outcome, bool) {
+// wait sleeps until the next attempt after err: the next backoff
+// interval, or retryAfter when that is longer. done is true when the
+// message must instead leave the process: the retry budget would be
+// overrun (hand it back to JetStream with that delay) or the worker is
+// shutting down. Either outcome carries err, for the log line and
+// OnSettled.
+func (w *Worker) wait(ctx context.Context, h *held, retry *flow.Retry, err error, retryAfter time.Duration, reason flow.Reason) (Outcome, bool) {
 	delay, ok := retry.Next(retryAfter)
 	if !ok {
 		nak := max(min(delay, maxNakDelay), retryAfter)
-		return Outcome{Action: Retry, Delay: nak, Reason: string(reason)}, true
+		return Outcome{Action: Retry, Delay: nak, Reason: string(reason), Err: err}, true
 	}
 	w.metrics.retries.Add(ctx, 1, kindReason(h.kind, reason))
 	_, span := w.tracer.Start(ctx, "backoff", trace.WithAttributes(
@@ -111,7 +111,9 @@ func (w *Worker) wait(ctx context.Context, h *held, retry *flow.Retry, retryAfte
 	defer span.End()
 	if flow.Sleep(w.stopping, delay) != nil {
 		span.SetStatus(codes.Error, "shutdown")
-		return Outcome{Action: HandBack, Reason: "shutdown"}, true
+		o := shutdownHandBack
+		o.Err = err
+		return o, true
 	}
 	return Outcome{}, false
 }

@@ -195,7 +195,7 @@ var (
 
 func attrTable2(k1, k2 string, values []string) map[schemas.Kind]map[string]metric.MeasurementOption {
 	out := map[schemas.Kind]map[string]metric.MeasurementOption{}
-	for _, k := range schemas.Kinds {
+	for _, k := range kindIndex {
 		out[k] = map[string]metric.MeasurementOption{}
 		for _, v := range values {
 			out[k][v] = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, string(k)), attribute.String(k2, v)))
