@@ -217,8 +217,12 @@ func Retryable(err error) bool {
 // it opens the flow controller's breaker, which /readyz reports. A 429, a
 // data error and a cancellation are not: the API answered, or nobody
 // waited for it to.
-func IsOutage(err error) bool {
-	switch ClassOf(err) {
+func IsOutage(err error) bool { return ClassOf(err).Outage() }
+
+// Outage reports whether an error of class c means the endpoint is
+// unavailable (IsOutage), for a caller that has classified it already.
+func (c Class) Outage() bool {
+	switch c {
 	case ClassAuth, ClassConfig, ClassTransient:
 		return true
 	}

@@ -383,7 +383,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 		c.recentPos = (c.recentPos + 1) % recentSize
 		c.recentN = min(c.recentN+1, recentSize)
 	}
-	outage := cgapi.IsOutage(err)
+	outage := class.Outage()
 	if outage && !c.open {
 		c.cause = err.Error()
 	}
@@ -392,7 +392,7 @@ func (c *Controller) release(t ticket, err error, q cgapi.Quota, took time.Durat
 
 	if q.Known {
 		c.quota, c.budget = true, q.Remaining-c.inflight
-	} else if err == nil || class != cgapi.ClassCanceled && cgapi.StatusOf(err) != 0 {
+	} else if class == cgapi.ClassNone || class != cgapi.ClassCanceled && cgapi.StatusOf(err) != 0 {
 		// The API answered without a window, a success included: the
 		// last one it reported, spent or not, is no longer in force.
 		c.quota = false
