@@ -28,7 +28,8 @@ type Config struct {
 	Timeout time.Duration
 	// Transport is used for API and token calls; nil means a clone of
 	// http.DefaultTransport sized for many parallel calls. Tracing wraps
-	// it (otelhttp).
+	// it for client spans (worker/telemetry.HTTPTransport); the client
+	// sets each API call's traceparent itself.
 	Transport http.RoundTripper
 	// UserAgent, e.g. "cgworker/1.2.3"; empty means "cgworker".
 	UserAgent string

@@ -11,11 +11,13 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// HTTPTransport wraps base (nil: http.DefaultTransport) so that every API
-// call sends the W3C traceparent of its context and, when tp records
-// spans, gets a client span named "METHOD /path". The propagator is fixed
-// rather than the global one, so trace context reaches the API even where
-// Setup has not installed the globals.
+// HTTPTransport wraps base (nil: http.DefaultTransport) so that every
+// request sends the W3C traceparent of its context and, when tp records
+// spans, gets a client span named "METHOD /path". cgapi sets traceparent
+// on the API calls it builds, which then go as they are; the transport
+// adds it to any other request (x/oauth2's token requests, a caller's own
+// client). The propagator is fixed rather than the global one, so trace
+// context reaches the API even where Setup has not installed the globals.
 //
 // With the no-op tracer provider (nothing exported) the transport only
 // injects the trace context: otelhttp's per-request work would cost about
