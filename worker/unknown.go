@@ -23,16 +23,13 @@ import (
 // cg.events.ticket or cg.events.activity.v2. So every replica looks, every
 // UnknownSubjectsInterval, at the subjects the stream holds (stream info
 // with a subject filter gives per-subject counts) and, when some are no
-// kind's, reads each through a durable consumer of its own
-// (queue.EnsureUnknownConsumers: cgworker-unknown-<hash of the subject>,
-// never made again while the subject holds messages, so a letter purged or
-// replayed does not come back; beyond 16 subjects the rest share one) and
-// dead-letters each event as
+// kind's, reads them through the consumers queue.EnsureUnknownConsumers
+// keeps (its doc says which and why), dead-lettering each event as
 // unknown-subject, on <prefix>.dlq.unknown.<stream>-<seq>-<ts>, through
 // settle like any other. A catch-all consumer would see the kinds' events
-// a second time. A kind
-// left unconsumed because its configuration is missing is still a kind:
-// its events wait in the stream, as the README says.
+// a second time. A kind left unconsumed because its configuration is
+// missing is still a kind: its events wait in the stream, as the README
+// says.
 
 // unknownBatch is how many unknown-subject events one fetch takes: each is
 // dead-lettered in turn, well within the ack wait.
