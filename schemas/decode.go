@@ -279,31 +279,42 @@ func (d *decoder) after(closing byte) (more, ok bool) {
 // (invalid UTF-8 becomes U+FFFD).
 func (d *decoder) str() (string, bool) {
 	start := d.i
+	escaped, ascii, ok := d.skipStr()
+	if !ok {
+		return "", false
+	}
+	raw := d.s[start:d.i]
+	if !escaped && (ascii || utf8.ValidString(raw)) {
+		return raw[1 : len(raw)-1], true
+	}
+	var out string
+	if json.Unmarshal([]byte(raw), &out) != nil {
+		return "", false
+	}
+	return out, true
+}
+
+// skipStr steps over the string starting at its opening quote, checking its
+// syntax only: for a walk that needs no value, a string with escapes costs
+// no decoding. escaped and ascii say what decoding it would take.
+func (d *decoder) skipStr() (escaped, ascii, ok bool) {
 	d.i++
-	escaped, ascii := false, true
+	ascii = true
 	for {
 		if d.i >= len(d.s) {
-			return "", false
+			return false, false, false
 		}
 		c := d.s[d.i]
 		switch {
 		case c == '"':
 			d.i++
-			raw := d.s[start:d.i]
-			if !escaped && (ascii || utf8.ValidString(raw)) {
-				return raw[1 : len(raw)-1], true
-			}
-			var out string
-			if json.Unmarshal([]byte(raw), &out) != nil {
-				return "", false
-			}
-			return out, true
+			return escaped, ascii, true
 		case c < 0x20:
-			return "", false
+			return false, false, false
 		case c == '\\':
 			escaped = true
 			if !d.escape() {
-				return "", false
+				return false, false, false
 			}
 			continue
 		case c >= utf8.RuneSelf:

@@ -34,7 +34,7 @@ func NormalizeHappenedAt(s string) (string, error) {
 	if len(s) == len(time.DateTime) && s[10] == ' ' {
 		return s, nil
 	}
-	return t.UTC().Format(time.DateTime), nil
+	return FormatHappenedAt(t), nil
 }
 
 // FormatHappenedAt formats t as the API's "YYYY-MM-DD HH:MM:SS" in UTC.

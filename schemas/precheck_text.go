@@ -365,7 +365,7 @@ func (t *textCheck) skip() bool {
 			}
 		}
 	case c == '"':
-		_, ok := t.str()
+		_, _, ok := t.skipStr()
 		return ok
 	case c == 't':
 		return t.literal("true")
