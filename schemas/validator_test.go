@@ -207,6 +207,13 @@ func TestBodyErrors(t *testing.T) {
 			fields{"body": {"The body is not valid UTF-8: invalid byte at offset 14."}}},
 		{"a cut UTF-8 sequence", []byte("{\"account\":\"\xc3\"}"), Malformed,
 			fields{"body": {"The body is not valid UTF-8: invalid byte at offset 12."}}},
+		// Valid for the schema apart from its bytes: the precheck's walk
+		// would read it as U+FFFD and accept it.
+		{"invalid UTF-8 in an otherwise valid activity", []byte("{\"account\":\"AC\xffME\",\"type\":\"t\",\"source\":\"s\"}"), Malformed,
+			fields{"body": {"The body is not valid UTF-8: invalid byte at offset 14."}}},
+		{"nested deeper than encoding/json allows", []byte(`{"account":"A","type":"t","source":"s","additional_information_object":{"x":` +
+			strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}}`), Malformed,
+			fields{"body": {"The body is not valid JSON: invalid character '[' exceeded max depth at offset 10074."}}},
 		{"null", []byte(`null`), Schema, notObject},
 		{"array", []byte(`[{"account":"a"}]`), Schema, notObject},
 		{"number", []byte(` 12 `), Schema, notObject},
