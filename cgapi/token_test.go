@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,7 +163,8 @@ func TestFailedRenewal(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		if requests.Add(1) > 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, `{"error":"temporarily_unavailable"}`)
+			// An endpoint that echoes the token it could not renew.
+			_, _ = io.WriteString(w, `{"error":"temporarily_unavailable","error_description":"cannot renew access_token t1"}`)
 			return
 		}
 		_, _ = io.WriteString(w, `{"access_token":"t1","token_type":"Bearer","expires_in":3600}`)
@@ -220,6 +222,11 @@ func TestFailedRenewal(t *testing.T) {
 	var ae *AuthError
 	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
 		t.Fatalf("token after expiry: err = %v, want an *AuthError 503", err)
+	}
+	// The cached token, echoed by the failing endpoint, never reaches an
+	// error's text.
+	if strings.Contains(err.Error(), "t1") {
+		t.Errorf("token failure shows the cached token: %v", err)
 	}
 }
 
