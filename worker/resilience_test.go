@@ -124,6 +124,15 @@ func TestShutdownDrainsAndHandsBack(t *testing.T) {
 	if acked == 0 {
 		t.Error("no PUT in flight was allowed to finish")
 	}
+	// Every delivery this replica took, fetched before shutdown or as it
+	// began, was settled once: none left to its ack wait.
+	cons, err := w.js.Consumer(context.Background(), w.names.EventsStream(), w.names.Consumer(schemas.Activity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cons.CachedInfo().Delivered.Consumer; d != uint64(len(r.outcomes())) {
+		t.Errorf("%d deliveries, %d settled", d, len(r.outcomes()))
+	}
 	// The rest went back to the stream at once: a new replica delivers
 	// them well within the 30s ack wait that a message not handed back
 	// would sit out. (NumAckPending cannot tell: a nak'd message counts
