@@ -272,12 +272,7 @@ func TestUnknownSubjectsAreDeadLettered(t *testing.T) {
 	ctx := context.Background()
 	w.widenEventsStream(t)
 	publish := func(subject, body string) uint64 {
-		t.Helper()
-		ack, err := w.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: []byte(body), Header: nats.Header{"X-Producer": {"p"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
+		return w.publishOn(subject, body, map[string]string{"X-Producer": "p"})
 	}
 	valid := `{"account":"ACME","type":"T","source":"S"}`
 	unknown := map[uint64]string{}
@@ -365,12 +360,7 @@ func TestUnknownSubjectLettersStayGone(t *testing.T) {
 	ctx := context.Background()
 	w.widenEventsStream(t)
 	publish := func(subject string) uint64 {
-		t.Helper()
-		ack, err := w.js.Publish(ctx, subject, []byte(`{"account":"ACME","type":"T","source":"S"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
+		return w.publishOn(subject, `{"account":"ACME","type":"T","source":"S"}`, nil)
 	}
 	// An older version's consumer of cg.events.old settled its first event.
 	settledBefore, pending := publish("cg.events.old"), publish("cg.events.old")

@@ -359,12 +359,9 @@ func TestUnknownSubjectEventsAreCounted(t *testing.T) {
 	cfg := testConfig()
 	cfg.MeterProvider = mp
 	cfg.UnknownSubjectsInterval = 50 * time.Millisecond
-	ack, err := w.js.Publish(t.Context(), "cg.events.typo", []byte(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	seq := w.publishOn("cg.events.typo", `{}`, nil)
 	r := w.start(nil, cfg)
-	waitFor(t, 10*time.Second, "dead-lettered", func() bool { _, ok := r.final(ack.Sequence); return ok })
+	waitFor(t, 10*time.Second, "dead-lettered", func() bool { _, ok := r.final(seq); return ok })
 	labels := map[string]string{"kind": "unknown", "outcome": "dead-lettered"}
 	waitFor(t, 10*time.Second, "counted", func() bool {
 		return scrapeMetrics(t, base).value(t, "cgworker_events_total", labels) == 1

@@ -171,7 +171,14 @@ func (r *running) outcomes() []worker.Settled {
 // publish publishes one event and returns its stream sequence.
 func (w *world) publish(kind schemas.Kind, body string, hdr map[string]string) uint64 {
 	w.t.Helper()
-	msg := nats.NewMsg(w.names.EventSubject(kind))
+	return w.publishOn(w.names.EventSubject(kind), body, hdr)
+}
+
+// publishOn publishes one message on subject, any kind's or none, and
+// returns its stream sequence.
+func (w *world) publishOn(subject, body string, hdr map[string]string) uint64 {
+	w.t.Helper()
+	msg := nats.NewMsg(subject)
 	msg.Data = []byte(body)
 	for k, v := range hdr {
 		msg.Header[k] = []string{v} // exact case, as a producer may send it
