@@ -91,21 +91,8 @@ func EnsureUnknownConsumers(ctx context.Context, s jetstream.Stream, cfg StreamC
 
 	var out []jetstream.Consumer
 	var errs []error
-	var shared []string
-	kept := 0
-	for _, subject := range subjects {
-		if own[subject] {
-			kept++
-		}
-	}
-	for _, subject := range subjects {
-		if !own[subject] {
-			if kept >= cfg.unknownConsumers() {
-				shared = append(shared, subject)
-				continue
-			}
-			kept++
-		}
+	mine, shared := partitionUnknown(subjects, own, cfg.unknownConsumers())
+	for _, subject := range mine {
 		cons, err := ensureUnknownConsumer(ctx, s, cfg.UnknownConsumerConfig(subject, starts[subject]))
 		if err != nil {
 			errs = append(errs, err)
@@ -151,6 +138,30 @@ func EnsureUnknownConsumers(ctx context.Context, s jetstream.Stream, cfg StreamC
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// partitionUnknown splits subjects (sorted) into those read by a consumer
+// of their own and those the shared consumer reads: a subject that has one
+// keeps it, and the others get one, in order, while fewer than most
+// subjects have one.
+func partitionUnknown(subjects []string, own map[string]bool, most int) (mine, shared []string) {
+	kept := 0
+	for _, subject := range subjects {
+		if own[subject] {
+			kept++
+		}
+	}
+	for _, subject := range subjects {
+		if !own[subject] {
+			if kept >= most {
+				shared = append(shared, subject)
+				continue
+			}
+			kept++
+		}
+		mine = append(mine, subject)
+	}
+	return mine, shared
 }
 
 // handOver gives each subject of info, a shared consumer's (nil: none),
