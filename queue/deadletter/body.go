@@ -70,10 +70,8 @@ func resolve(ctx context.Context, js jetstream.JetStream, names queue.Names, l *
 	if err != nil {
 		return fmt.Errorf("dead letter %d: body %s in object store %s: %w", l.Seq, ref, names.DLQBodiesBucket(), err)
 	}
-	merged := maps.Clone(h)
-	if merged == nil {
-		merged = nats.Header{}
-	}
+	merged := make(nats.Header, len(h)+len(l.Header))
+	maps.Copy(merged, h)
 	maps.Copy(merged, l.Header) // the letter's own win
 	l.Header, l.Data = merged, body
 	return nil
